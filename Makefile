@@ -1,0 +1,52 @@
+# Datera dynamic provisioner. `make help` lists the targets.
+SHELL := /bin/bash
+NPM_STAMP := node_modules/.package-lock.json
+
+.PHONY: help deps build typecheck lint test test-unit test-e2e demo cluster cluster-down plane sim bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NPM_STAMP)
+
+deps: $(NPM_STAMP) ## install npm dependencies (npm ci) when needed
+
+build: deps ## compile TypeScript to dist/
+	npx tsc -p tsconfig.build.json
+
+typecheck: deps ## type-check everything (lib, spec, bench)
+	npx tsc --noEmit
+
+lint: typecheck ## alias of typecheck
+
+plane: ## build (once, cached outside the tree) the control plane from Go modules
+	spec/cluster/build.sh
+
+test: deps typecheck plane ## install, type-check and run every spec (unit, simulator, end-to-end)
+	TESTPLANE_BIN=$$(spec/cluster/build.sh) npx mocha
+
+test-unit: deps typecheck ## only the specs that need no control plane
+	npx mocha --exclude 'spec/e2e/**'
+
+test-e2e: deps plane ## only the end-to-end specs on the real control plane
+	TESTPLANE_BIN=$$(spec/cluster/build.sh) npx mocha 'spec/e2e/**/*.spec.ts'
+
+sim: deps ## run the Datera simulator on 127.0.0.1:7717 (admin/password)
+	npx tsx lib/sim/cli.ts --port 7717
+
+cluster: deps plane ## start a control plane in the background; writes .cluster/kubeconfig
+	spec/cluster/cluster.sh up
+
+cluster-down: ## stop the background control plane
+	spec/cluster/cluster.sh down
+
+demo: deps plane ## the 2016 PetSet walkthrough on a local control plane, simulator and provisioner
+	npx tsx spec/cluster/demo.ts $(DEMO_ARGS)
+
+bench: deps plane ## benchmarks against the Go peer; results in bench/results/
+	npx tsx bench/run.ts $(BENCH_ARGS)
+
+clean: ## remove build output and local state (not the cached control-plane build)
+	rm -rf dist .cluster .demo coverage
