@@ -18,6 +18,7 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/clientgo"
 	_ "k8s.io/component-base/metrics/prometheus/version"
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
+	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 )
@@ -39,7 +40,9 @@ func main() {
 	case "kubectl":
 		c := kubectlcmd.NewDefaultKubectlCommand()
 		c.SetArgs(rest)
-		os.Exit(cli.RunNoErrOutput(c))
+		if err := cli.RunNoErrOutput(c); err != nil {
+			kubectlutil.CheckErr(err) // prints kubectl-style errors and exits non-zero
+		}
 	case "etcd":
 		// etcdmain reads its flags from args[1:], like its own main.
 		etcdmain.Main(append([]string{"etcd"}, rest...))

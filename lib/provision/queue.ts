@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: Apache-2.0
+// A keyed work queue with N workers: a key is handled by at most one worker at a time; adding a
+// key that is queued already is a no-op; adding a key that is being handled marks it dirty so it
+// runs once more afterwards. Each key has its own exponential backoff.
+
+/** What a handler asks for next. */
+export type Outcome =
+  /** Finished; forget the key's failures. */
+  | { kind: 'done' }
+  /** Failed; retry after the key's next backoff step (base doubling to max, with jitter). */
+  | { kind: 'retry'; error?: unknown }
+  /** Check again after a fixed delay, without counting a failure (e.g. final errors, waiting). */
+  | { kind: 'requeueAfter'; ms: number };
+
+export interface QueueOptions {
+  workers: number;
+  baseMs: number;
+  maxMs: number;
+  handler: (key: string) => Promise<Outcome>;
+  /** Called when a handler throws; the key is then retried with backoff. */
+  onError?: (key: string, err: unknown) => void;
+  random?: () => number;
+}
+
+export class WorkQueue {
+  readonly #opts: QueueOptions;
+  readonly #pending: string[] = [];
+  #head = 0;
+  readonly #queued = new Set<string>();
+  readonly #active = new Set<string>();
+  readonly #dirty = new Set<string>();
+  readonly #failures = new Map<string, number>();
+  readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  #running = 0;
+  #started = false;
+  #stopped = false;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(opts: QueueOptions) {
+    this.#opts = opts;
+  }
+
+  /** Keys waiting (not counting delayed ones) plus keys being handled. */
+  get depth(): number {
+    return this.#queued.size + this.#active.size;
+  }
+  get delayed(): number {
+    return this.#timers.size;
+  }
+  failures(key: string): number {
+    return this.#failures.get(key) ?? 0;
+  }
+
+  add(key: string): void {
+    if (this.#stopped) return;
+    const t = this.#timers.get(key);
+    if (t) {
+      clearTimeout(t.timer);
+      this.#timers.delete(key);
+    }
+    if (this.#active.has(key)) {
+      this.#dirty.add(key);
+      return;
+    }
+    if (this.#queued.has(key)) return;
+    this.#queued.add(key);
+    this.#pending.push(key);
+    this.#pump();
+  }
+
+  /** Adds the key after `ms`; an earlier pending delay for the key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.#stopped) return;
+    if (ms <= 0) return this.add(key);
+    if (this.#queued.has(key)) return;
+    const at = Date.now() + ms;
+    const existing = this.#timers.get(key);
+    if (existing && existing.at <= at) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.#timers.delete(key);
+      this.add(key);
+    }, ms);
+    timer.unref?.();
+    this.#timers.set(key, { at, timer });
+  }
+
+  /** Forgets a key's failures and any delayed retry (the object is gone). */
+  forget(key: string): void {
+    this.#failures.delete(key);
+    const t = this.#timers.get(key);
+    if (t) {
+      clearTimeout(t.timer);
+      this.#timers.delete(key);
+    }
+  }
+
+  /** Starts handling keys (keys added before are kept). */
+  start(): void {
+    this.#started = true;
+    this.#pump();
+  }
+
+  /** Stops taking keys, cancels delayed ones, and waits for handlers in progress. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#timers.values()) clearTimeout(t.timer);
+    this.#timers.clear();
+    await this.idle();
+  }
+
+  /** Resolves when no handler is running and nothing is queued (delayed keys do not count). */
+  idle(): Promise<void> {
+    if (this.#running === 0 && (this.#stopped || this.#queued.size === 0 || !this.#started)) return Promise.resolve();
+    return new Promise((r) => this.#idleWaiters.push(r));
+  }
+
+  /** Backoff for the n-th consecutive failure (1-based): base * 2^(n-1), capped, with +-20% jitter. */
+  backoff(n: number): number {
+    const raw = Math.min(this.#opts.maxMs, this.#opts.baseMs * 2 ** Math.min(n - 1, 30));
+    const jitter = 0.8 + 0.4 * (this.#opts.random ?? Math.random)();
+    return Math.min(this.#opts.maxMs, Math.round(raw * jitter));
+  }
+
+  #pump(): void {
+    while (this.#started && !this.#stopped && this.#running < this.#opts.workers && this.#head < this.#pending.length) {
+      const key = this.#pending[this.#head++]!;
+      if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+        this.#pending.splice(0, this.#head);
+        this.#head = 0;
+      }
+      this.#queued.delete(key);
+      this.#active.add(key);
+      this.#running++;
+      void this.#run(key);
+    }
+    if (this.#running === 0 && (this.#queued.size === 0 || this.#stopped)) {
+      const w = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const r of w) r();
+    }
+  }
+
+  async #run(key: string): Promise<void> {
+    let outcome: Outcome;
+    try {
+      outcome = await this.#opts.handler(key);
+    } catch (err) {
+      this.#opts.onError?.(key, err);
+      outcome = { kind: 'retry', error: err };
+    }
+    this.#active.delete(key);
+    this.#running--;
+    const dirty = this.#dirty.delete(key);
+    switch (outcome.kind) {
+      case 'done':
+        this.#failures.delete(key);
+        if (dirty) this.add(key);
+        break;
+      case 'retry': {
+        const n = (this.#failures.get(key) ?? 0) + 1;
+        this.#failures.set(key, n);
+        // A change that arrived meanwhile is handled by the retry; no immediate rerun (that would defeat backoff).
+        this.addAfter(key, this.backoff(n));
+        break;
+      }
+      case 'requeueAfter':
+        if (dirty) this.add(key);
+        else this.addAfter(key, outcome.ms);
+        break;
+    }
+    this.#pump();
+  }
+}
