@@ -1,0 +1,235 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
+// Wiring only: config -> logger -> clients -> informers -> leader lease -> controller -> http.
+import { readFileSync } from 'node:fs';
+import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import { ConfigError, HELP, describeConfig, loadConfig, type Config } from './config.js';
+import { DateraClient } from './datera/client.js';
+import { createKubeClients } from './kube/client.js';
+import { isNotFound } from './kube/errors.js';
+import { EventRecorder } from './kube/events.js';
+import { Informer } from './kube/informer.js';
+import { LeaderElector } from './kube/lease.js';
+import { startHttp } from './observability/http.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { ProvisionController } from './provision/controller.js';
+import { DateraConnections } from './provision/credentials.js';
+
+export interface Running {
+  stop(): Promise<void>;
+  controller: ProvisionController;
+  httpUrl: string;
+  isLeader(): boolean;
+}
+
+/** Starts the provisioner; resolves once caches are synced and the HTTP endpoint listens. */
+export async function run(config: Config, logger: Logger): Promise<Running> {
+  const metrics = new Metrics();
+  const kube = createKubeClients({
+    ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
+    qps: config.kubeApiQps,
+    burst: config.kubeApiBurst,
+    userAgent: `datera-provisioner/${config.identity}`,
+    onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }),
+  });
+  const { core, storage, kc } = kube;
+
+  const informerLog = logger.child({ subsystem: 'informer' });
+  const resync = config.resyncPeriodMs;
+  const claims = new Informer<V1PersistentVolumeClaim>({
+    name: 'pvc', kc, path: '/api/v1/persistentvolumeclaims', resyncPeriodMs: resync, logger: informerLog,
+    list: () => core.listPersistentVolumeClaimForAllNamespaces(),
+  });
+  const volumes = new Informer<V1PersistentVolume>({
+    name: 'pv', kc, path: '/api/v1/persistentvolumes', resyncPeriodMs: resync, logger: informerLog,
+    list: () => core.listPersistentVolume(),
+  });
+  const classes = new Informer<V1StorageClass>({
+    name: 'storageclass', kc, path: '/apis/storage.k8s.io/v1/storageclasses', resyncPeriodMs: resync, logger: informerLog,
+    list: () => storage.listStorageClass(),
+  });
+  const cmSelector = `metadata.name=${config.templatesConfigMap}`;
+  const configMaps = new Informer<V1ConfigMap>({
+    name: 'configmap', kc, path: `/api/v1/namespaces/${config.namespace}/configmaps`, fieldSelector: cmSelector, resyncPeriodMs: resync, logger: informerLog,
+    list: () => core.listNamespacedConfigMap({ namespace: config.namespace, fieldSelector: cmSelector }),
+  });
+
+  const recorder = new EventRecorder({
+    core,
+    component: config.provisionerName,
+    reportingInstance: config.identity,
+    logger: logger.child({ subsystem: 'events' }),
+  });
+  const caBundle = config.datera.caBundleFile ? readFileSync(config.datera.caBundleFile, 'utf8') : undefined;
+  const connections = new DateraConnections({
+    defaults: config.datera,
+    defaultSecret: config.credentialsSecret,
+    logger,
+    readSecret: async (namespace, name) => {
+      try {
+        const s = await core.readNamespacedSecret({ name, namespace });
+        const data: Record<string, string> = {};
+        for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
+        for (const [k, v] of Object.entries(s.stringData ?? {})) data[k] = v;
+        return { ...(s.type ? { type: s.type } : {}), data };
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
+    makeClient: (c) =>
+      new DateraClient({
+        endpoint: c.endpoint,
+        username: c.username,
+        password: c.password,
+        tenant: c.tenant,
+        ...(c.ldapServer ? { ldapServer: c.ldapServer } : {}),
+        apiVersion: config.datera.apiVersion,
+        connections: config.datera.connections,
+        requestTimeoutMs: config.datera.requestTimeoutMs,
+        deadlineMs: config.datera.deadlineMs,
+        ...(caBundle ? { caBundle } : {}),
+        insecureSkipTlsVerify: config.datera.insecureSkipTlsVerify,
+        logger: logger.child({ subsystem: 'datera' }),
+        observe: (o) => metrics.dateraRequest.observe({ method: o.method, route: o.route, status: String(o.status) }, o.seconds),
+      }),
+  });
+
+  const controller = new ProvisionController(
+    {
+      provisionerName: config.provisionerName,
+      extraProvisionerNames: config.extraProvisionerNames,
+      legacyAlphaClasses: config.legacyAlphaClasses,
+      namespace: config.namespace,
+      templatesConfigMap: config.templatesConfigMap,
+      templatesKey: config.templatesKey,
+      defaultFsType: config.defaultFsType,
+      workers: config.workers,
+      retryInitialMs: config.retryInitialMs,
+      retryMaxMs: config.retryMaxMs,
+      finalErrorRetryMs: config.finalErrorRetryMs,
+      provisioningEventDelayMs: config.provisioningEventDelayMs,
+    },
+    { core, claims, volumes, classes, configMaps, recorder, connections, metrics, logger: logger.child({ subsystem: 'controller' }) },
+  );
+
+  // Caches first, on every replica: a standby keeps them warm so a failover starts at once.
+  const informers = [configMaps, classes, volumes, claims];
+  const t0 = performance.now();
+  await Promise.all(informers.map((i) => i.start()));
+  logger.info('caches synced', { ms: Math.round(performance.now() - t0), claims: claims.size, volumes: volumes.size, classes: classes.size });
+
+  let elector: LeaderElector | undefined;
+  const electionAbort = new AbortController();
+  let stopping = false;
+  const le = config.leaderElection;
+  if (le.enabled) {
+    metrics.leader.set({ name: le.leaseName }, 0);
+    elector = new LeaderElector({
+      api: kube.leaseCoordination,
+      name: le.leaseName,
+      namespace: config.namespace,
+      identity: config.identity,
+      leaseDurationMs: le.leaseDurationMs,
+      renewDeadlineMs: le.renewDeadlineMs,
+      retryPeriodMs: le.retryPeriodMs,
+      logger: logger.child({ subsystem: 'leader-election' }),
+      onStartedLeading: () => {
+        metrics.leader.set({ name: le.leaseName }, 1);
+        logger.info('became leader; starting workers', { lease: `${config.namespace}/${le.leaseName}` });
+        controller.start();
+      },
+      onStoppedLeading: (reason) => {
+        metrics.leader.set({ name: le.leaseName }, 0);
+        if (stopping || reason !== 'lost') return;
+        // Two leaders must never work at once: stop now and let the Deployment restart us as a standby.
+        logger.error('lost the leader lease; exiting so that only one replica provisions', { reason });
+        process.exit(1);
+      },
+      onNewLeader: (id) => logger.info('leader observed', { leader: id ?? '(none)' }),
+    });
+    void elector.run(electionAbort.signal).catch((err: unknown) => logger.error('leader election stopped', { err }));
+  } else {
+    controller.start();
+  }
+
+  const http = await startHttp(config.httpAddress, config.httpPort, metrics, {
+    healthy: () => ({ ok: true, detail: 'running' }),
+    ready: () => {
+      const notSynced = informers.filter((i) => !i.synced).length;
+      return notSynced ? { ok: false, detail: `${notSynced} cache(s) not synced` } : { ok: true, detail: elector?.isLeader === false ? 'standby, caches synced' : 'caches synced' };
+    },
+    leaderHealthy: () => {
+      if (!elector || !elector.isLeader) return { ok: true, detail: elector ? 'standby' : 'leader election disabled' };
+      const last = elector.state().lastRenewAt;
+      const age = last === undefined ? Infinity : performance.now() - last;
+      return age <= le.leaseDurationMs ? { ok: true, detail: 'leading' } : { ok: false, detail: `leader has not renewed for ${Math.round(age)} ms` };
+    },
+  });
+  logger.info('provisioner running', { http: http.url, provisioner: config.provisionerName, identity: config.identity });
+
+  return {
+    controller,
+    httpUrl: http.url,
+    isLeader: () => (elector ? elector.isLeader : true),
+    async stop() {
+      stopping = true;
+      electionAbort.abort();
+      await controller.stop(); // in-flight operations finish; nothing new starts
+      if (elector?.isLeader) await elector.release().catch(() => false); // a standby takes over at once
+      for (const i of informers) i.stop();
+      await recorder.flush();
+      await connections.close();
+      await new Promise<void>((r) => http.close(() => r()));
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`datera-provisioner: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel, component: 'datera-provisioner' });
+  logger.info('starting', { config: describeConfig(config) });
+  process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { err }));
+  let running: Running;
+  try {
+    running = await run(config, logger);
+  } catch (err) {
+    logger.error('start-up failed', { err });
+    process.exit(1);
+  }
+  let shuttingDown = false;
+  const shutdown = (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info('shutting down', { signal });
+    const force = setTimeout(() => process.exit(1), 25_000);
+    force.unref();
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('shutdown failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/main.ts') || process.argv[1]?.endsWith('/main.js')) {
+  void main();
+}

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+// Which Datera endpoint and credentials a volume uses, and one client per (endpoint, user, tenant).
+//
+// The provisioner's own credentials come from its mounted Secret (config). A StorageClass may name
+// another Secret (`secretName`/`secretNamespace`, type datera/iscsi); that reference is written into
+// the PV's flexVolume.secretRef, so kubelet hands the same credentials to the node driver and the
+// delete path finds them after the class is gone.
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { V1PersistentVolume } from '@kubernetes/client-node';
+import type { DateraApi } from '../datera/types.js';
+import type { DateraSettings } from '../config.js';
+import type { Logger } from '../observability/logger.js';
+
+export interface SecretRef {
+  name: string;
+  namespace: string;
+}
+
+export interface DateraCredentials {
+  endpoint: string;
+  username: string;
+  password: string;
+  tenant: string;
+  ldapServer?: string;
+}
+
+export interface Connection {
+  client: DateraApi;
+  endpoint: string;
+  tenant: string;
+  secretRef: SecretRef;
+}
+
+/** Thrown when a referenced Secret is missing or incomplete. Final until the Secret changes. */
+export class CredentialsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CredentialsError';
+  }
+}
+
+export interface ConnectionsOptions {
+  defaults: DateraSettings;
+  defaultSecret: SecretRef;
+  /** Reads a Secret's decoded data, or undefined when it does not exist. */
+  readSecret: (namespace: string, name: string) => Promise<{ type?: string; data: Record<string, string> } | undefined>;
+  makeClient: (c: DateraCredentials) => DateraApi & { close?: () => Promise<void> };
+  logger: Logger;
+  /** How long a read Secret is trusted (ms). */
+  secretTtlMs?: number;
+}
+
+export class DateraConnections {
+  readonly #o: ConnectionsOptions;
+  readonly #clients: LRUCache<string, DateraApi & { close?: () => Promise<void> }>;
+  readonly #secrets: LRUCache<string, DateraCredentials, { ns: string; name: string }>;
+
+  constructor(o: ConnectionsOptions) {
+    this.#o = o;
+    this.#clients = new LRUCache({
+      max: 64,
+      dispose: (c) => void c.close?.().catch(() => undefined),
+    });
+    this.#secrets = new LRUCache<string, DateraCredentials, { ns: string; name: string }>({
+      max: 256,
+      ttl: o.secretTtlMs ?? 60_000,
+      fetchMethod: async (_k, _stale, { context }) => this.#loadSecret(context.ns, context.name),
+    });
+  }
+
+  #isDefault(ref: SecretRef): boolean {
+    return ref.name === this.#o.defaultSecret.name && ref.namespace === this.#o.defaultSecret.namespace;
+  }
+
+  async #loadSecret(ns: string, name: string): Promise<DateraCredentials> {
+    const s = await this.#o.readSecret(ns, name);
+    if (!s) throw new CredentialsError(`credentials Secret ${ns}/${name} does not exist`);
+    if (s.type && s.type !== 'datera/iscsi')
+      throw new CredentialsError(`credentials Secret ${ns}/${name} has type "${s.type}"; kubelet passes only Secrets of type "datera/iscsi" to the datera/iscsi driver`);
+    const missing = ['username', 'password'].filter((k) => !s.data[k]);
+    if (missing.length) throw new CredentialsError(`credentials Secret ${ns}/${name} lacks key(s) ${missing.join(', ')} (needs username, password, server)`);
+    return {
+      endpoint: s.data.server ?? this.#o.defaults.endpoint,
+      username: s.data.username!,
+      password: s.data.password!,
+      tenant: s.data.tenant ?? this.#o.defaults.tenant,
+      ...(s.data.ldapServer ? { ldapServer: s.data.ldapServer } : {}),
+    };
+  }
+
+  async #credentials(ref: SecretRef): Promise<DateraCredentials> {
+    if (this.#isDefault(ref)) {
+      const d = this.#o.defaults;
+      return { endpoint: d.endpoint, username: d.username, password: d.password, tenant: d.tenant, ...(d.ldapServer ? { ldapServer: d.ldapServer } : {}) };
+    }
+    const c = await this.#secrets.fetch(`${ref.namespace}/${ref.name}`, { context: { ns: ref.namespace, name: ref.name } });
+    if (!c) throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} could not be read`);
+    return c;
+  }
+
+  #client(c: DateraCredentials): DateraApi {
+    const key = [c.endpoint, c.username, c.tenant, c.ldapServer ?? '', createHash('sha256').update(c.password).digest('hex').slice(0, 16)].join('|');
+    let client = this.#clients.get(key);
+    if (!client) {
+      client = this.#o.makeClient(c);
+      this.#clients.set(key, client);
+    }
+    return client;
+  }
+
+  /** The connection for a new volume: the class's Secret (or ours) and its tenant (or the class's). */
+  async forProvision(opts: { secretName?: string | undefined; secretNamespace?: string | undefined; tenant?: string | undefined; claimNamespace: string }): Promise<Connection> {
+    const ref: SecretRef = opts.secretName
+      ? { name: opts.secretName, namespace: opts.secretNamespace ?? opts.claimNamespace }
+      : { ...this.#o.defaultSecret };
+    const c = await this.#credentials(ref);
+    const tenant = opts.tenant ?? c.tenant;
+    return { client: this.#client({ ...c, tenant }), endpoint: c.endpoint, tenant, secretRef: ref };
+  }
+
+  /** The connection for an existing PV: everything from the PV itself (class may be gone). */
+  async forVolume(pv: V1PersistentVolume): Promise<Connection> {
+    const flex = pv.spec?.flexVolume;
+    const ref: SecretRef = flex?.secretRef?.name
+      ? { name: flex.secretRef.name, namespace: flex.secretRef.namespace ?? this.#o.defaultSecret.namespace }
+      : { ...this.#o.defaultSecret };
+    const c = await this.#credentials(ref);
+    const endpoint = flex?.options?.backstoreServer ?? c.endpoint;
+    const tenant = flex?.options?.tenant ?? c.tenant;
+    return { client: this.#client({ ...c, endpoint, tenant }), endpoint, tenant, secretRef: ref };
+  }
+
+  /** Drops cached Secret contents (a Secret changed). */
+  invalidate(ref?: SecretRef): void {
+    if (ref) this.#secrets.delete(`${ref.namespace}/${ref.name}`);
+    else this.#secrets.clear();
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#clients.values()];
+    this.#clients.clear();
+    await Promise.all(all.map((c) => c.close?.().catch(() => undefined)));
+  }
+}
