@@ -175,9 +175,9 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
     isLeader: () => (elector ? elector.isLeader : true),
     async stop() {
       stopping = true;
+      await controller.stop(); // in-flight operations finish (the lease is still renewed meanwhile)
+      if (elector) await elector.release(); // only writes if we hold it; a standby takes over at once
       electionAbort.abort();
-      await controller.stop(); // in-flight operations finish; nothing new starts
-      if (elector?.isLeader) await elector.release().catch(() => false); // a standby takes over at once
       for (const i of informers) i.stop();
       await recorder.flush();
       await connections.close();

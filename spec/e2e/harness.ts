@@ -84,8 +84,10 @@ function provisionerEnv(o: ProvisionerOptions): Record<string, string> {
 }
 
 /** The provisioner in this process, with real Kubernetes and Datera clients. */
-export async function startProvisioner(o: ProvisionerOptions): Promise<Running> {
-  const config = loadConfig({ argv: [...provisionerArgs(o), '--leader-elect=false'], env: provisionerEnv(o) });
+export async function startProvisioner(o: ProvisionerOptions & { kubeconfig?: string; leaderElect?: boolean }): Promise<Running> {
+  const argv = [...provisionerArgs(o), `--leader-elect=${o.leaderElect ?? false}`];
+  if (o.kubeconfig) argv.push('--kubeconfig', o.kubeconfig);
+  const config = loadConfig({ argv, env: provisionerEnv(o) });
   const logger = process.env.E2E_LOG ? createLogger({ level: o.logLevel ?? 'debug' }) : nullLogger();
   return run(config, logger);
 }
