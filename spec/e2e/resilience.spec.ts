@@ -107,6 +107,7 @@ describe('e2e: restarts and failover of the provisioner process', function () {
     await p2.waitForLog(/provisioner running/);
     await p1.kill('SIGTERM');
     expect(p1.child.exitCode).to.equal(0);
+    expect(p1.logs(), 'the leader released the lease on its way out').to.match(/released the lease/);
     // With a 60 s lease, taking over within 20 s is only possible because the lease was released.
     await p2.waitForLog(/became leader/, 20_000);
   });

@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: Apache-2.0
+// The controller with in-memory caches and a recording Kubernetes API (edge cases: conflicts,
+// AlreadyExists, failed saves, stale finalizer patches), and the real Datera simulator over HTTP.
+import { expect } from 'chai';
+import { ApiException, type V1ConfigMap, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1StorageClass, type KubernetesObject } from '@kubernetes/client-node';
+import { DateraClient } from '../../lib/datera/client.js';
+import { DateraSimulator } from '../../lib/sim/server.js';
+import type { Informer } from '../../lib/kube/informer.js';
+import { nullLogger } from '../../lib/observability/logger.js';
+import { Metrics } from '../../lib/observability/metrics.js';
+import { ProvisionController } from '../../lib/provision/controller.js';
+import { DateraConnections } from '../../lib/provision/credentials.js';
+import { PROVISIONER, newClaim, newStorageClass, newVolume } from '../support/builders.js';
+
+type Handler<T> = (obj: T, old?: T) => void;
+
+/** The part of Informer the controller uses, fed by the test. */
+class FakeInformer<T extends KubernetesObject> {
+  readonly items = new Map<string, T>();
+  readonly #handlers: Record<string, Handler<T>[]> = { add: [], update: [], delete: [] };
+  on(ev: 'add' | 'update' | 'delete', fn: Handler<T>): void {
+    this.#handlers[ev]!.push(fn);
+  }
+  #key(name: string, ns?: string) {
+    return ns ? `${ns}/${name}` : name;
+  }
+  get(name: string, namespace?: string): T | undefined {
+    return this.items.get(this.#key(name, namespace));
+  }
+  list(): T[] {
+    return [...this.items.values()];
+  }
+  set(obj: T): void {
+    const k = this.#key(obj.metadata!.name!, obj.metadata!.namespace);
+    const old = this.items.get(k);
+    this.items.set(k, obj);
+    for (const h of this.#handlers[old ? 'update' : 'add']!) h(obj, old);
+  }
+  remove(obj: T): void {
+    this.items.delete(this.#key(obj.metadata!.name!, obj.metadata!.namespace));
+    for (const h of this.#handlers.delete!) h(obj);
+  }
+}
+
+function apiError(code: number, reason: string, message = reason): ApiException<string> {
+  return new ApiException(code, message, JSON.stringify({ kind: 'Status', code, reason, message }), {});
+}
+
+interface Call {
+  op: string;
+  arg: unknown;
+}
+
+/** Records Kubernetes writes; `failNext(op, err)` makes the next call of op throw. */
+class FakeCore {
+  readonly calls: Call[] = [];
+  readonly #fail = new Map<string, unknown[]>();
+  failNext(op: string, err: unknown, times = 1) {
+    this.#fail.set(op, [...(this.#fail.get(op) ?? []), ...Array<unknown>(times).fill(err)]);
+  }
+  #run(op: string, arg: unknown) {
+    this.calls.push({ op, arg });
+    const f = this.#fail.get(op);
+    if (f?.length) throw f.shift();
+    return arg;
+  }
+  createPersistentVolume = async (a: { body: V1PersistentVolume }) => this.#run('createPV', a.body) as V1PersistentVolume;
+  deletePersistentVolume = async (a: { name: string }) => this.#run('deletePV', a.name) as never;
+  patchPersistentVolume = async (a: { name: string; body: unknown }) => this.#run('patchPV', a) as never;
+  ops(op: string) {
+    return this.calls.filter((c) => c.op === op).map((c) => c.arg);
+  }
+}
+
+interface Recorded {
+  kind: string;
+  name: string;
+  type: string;
+  reason: string;
+  message: string;
+}
+
+describe('provisioning controller', function () {
+  this.timeout(20_000);
+  let sim: DateraSimulator;
+  let simUrl: string;
+  let claims: FakeInformer<V1PersistentVolumeClaim>;
+  let volumes: FakeInformer<V1PersistentVolume>;
+  let classes: FakeInformer<V1StorageClass>;
+  let configMaps: FakeInformer<V1ConfigMap>;
+  let core: FakeCore;
+  let events: Recorded[];
+  let metrics: Metrics;
+  let connections: DateraConnections;
+  let ctrl: ProvisionController;
+  let direct: DateraClient;
+  let secrets: Map<string, { type?: string; data: Record<string, string> }>;
+
+  before(async () => {
+    sim = new DateraSimulator({ users: [{ name: 'admin', password: 'secret_pw1' }] });
+    simUrl = await sim.start();
+    direct = new DateraClient({ endpoint: simUrl, username: 'admin', password: 'secret_pw1' });
+  });
+  after(async () => {
+    await direct.close();
+    await sim.stop();
+  });
+
+  beforeEach(() => {
+    sim.reset();
+    sim.setFaults({});
+    claims = new FakeInformer();
+    volumes = new FakeInformer();
+    classes = new FakeInformer();
+    configMaps = new FakeInformer();
+    core = new FakeCore();
+    events = [];
+    metrics = new Metrics({ defaultMetrics: false });
+    secrets = new Map();
+    connections = new DateraConnections({
+      defaults: { endpoint: simUrl, username: 'admin', password: 'secret_pw1', tenant: '/root', apiVersion: '2.2', insecureSkipTlsVerify: false, requestTimeoutMs: 2000, deadlineMs: 1500, connections: 8 },
+      defaultSecret: { name: 'datera-credentials', namespace: 'datera-system' },
+      readSecret: async (ns, name) => secrets.get(`${ns}/${name}`),
+      makeClient: (c) => new DateraClient({ ...c, requestTimeoutMs: 2000, deadlineMs: 1500, retryBaseMs: 10, retryMaxMs: 50 }),
+      logger: nullLogger(),
+    });
+    ctrl = new ProvisionController(
+      {
+        provisionerName: PROVISIONER,
+        extraProvisionerNames: [],
+        legacyAlphaClasses: {},
+        namespace: 'datera-system',
+        templatesConfigMap: 'datera-templates',
+        templatesKey: 'templates.yaml',
+        defaultFsType: 'xfs',
+        workers: 4,
+        retryInitialMs: 60_000,
+        retryMaxMs: 60_000,
+        finalErrorRetryMs: 600_000,
+        provisioningEventDelayMs: 60_000,
+      },
+      {
+        core,
+        claims: claims as unknown as Informer<V1PersistentVolumeClaim>,
+        volumes: volumes as unknown as Informer<V1PersistentVolume>,
+        classes: classes as unknown as Informer<V1StorageClass>,
+        configMaps: configMaps as unknown as Informer<V1ConfigMap>,
+        recorder: { record: (o, type, reason, message) => events.push({ kind: o.kind, name: o.metadata.name, type, reason, message }) },
+        connections,
+        metrics,
+        logger: nullLogger(),
+      },
+    );
+    classes.set(newStorageClass('gold', { parameters: { replica: '2' } }));
+    ctrl.start();
+  });
+  afterEach(async () => {
+    await ctrl.stop();
+    await connections.close();
+  });
+
+  async function settle() {
+    await new Promise((r) => setTimeout(r, 5));
+    await ctrl.queue.idle();
+  }
+  const reasons = (name: string) => events.filter((e) => e.name === name).map((e) => e.reason);
+
+  it('provisions: one app instance tagged with the claim, one PV, one ProvisioningSucceeded event', async () => {
+    claims.set(newClaim('a', { className: 'gold', size: '3Gi' }));
+    await settle();
+    const ais = sim.appInstances();
+    expect(ais.map((a) => a.name)).to.deep.equal(['pvc-uid-a']);
+    expect(ais[0]!.storage_instances[0]!.volumes[0]).to.include({ size: 3, replica_count: 2 });
+    expect(await direct.getMetadata('pvc-uid-a')).to.include({ 'k8s-claim-uid': 'uid-a', 'k8s-claim-name': 'a', 'k8s-provisioner': PROVISIONER });
+    const pvs = core.ops('createPV') as V1PersistentVolume[];
+    expect(pvs).to.have.length(1);
+    expect(pvs[0]!.spec!.claimRef!.uid).to.equal('uid-a');
+    expect(reasons('a')).to.deep.equal(['ProvisioningSucceeded']);
+    expect(await metrics.value('controller_persistentvolumeclaim_provision_total', { class: 'gold' })).to.equal(1);
+  });
+
+  it('does nothing for a claim whose PV is already in the cache', async () => {
+    volumes.set(newVolume('pvc-uid-a'));
+    claims.set(newClaim('a', { className: 'gold' }));
+    await settle();
+    expect(sim.appInstances()).to.have.length(0);
+    expect(core.calls).to.have.length(0);
+  });
+
+  it('treats AlreadyExists on PV create as success', async () => {
+    core.failNext('createPV', apiError(409, 'AlreadyExists'));
+    claims.set(newClaim('a', { className: 'gold' }));
+    await settle();
+    expect(reasons('a')).to.deep.equal(['ProvisioningSucceeded']);
+    expect(ctrl.queue.failures('claim/uid-a')).to.equal(0);
+  });
+
+  it('keeps the Datera volume when the PV cannot be saved, and the retry adopts it (no second volume)', async () => {
+    core.failNext('createPV', apiError(500, 'InternalError', 'etcd timeout'));
+    claims.set(newClaim('a', { className: 'gold' }));
+    await settle();
+    expect(sim.appInstances()).to.have.length(1);
+    const failed = events.find((e) => e.reason === 'ProvisioningFailed')!;
+    expect(failed.message).to.match(/pvc-uid-a is ready, but saving its PersistentVolume failed.*etcd timeout.*without deleting/);
+    expect(ctrl.queue.failures('claim/uid-a')).to.equal(1);
+    claims.set(newClaim('a', { className: 'gold' })); // the retry (here: a claim update)
+    await settle();
+    expect(sim.appInstances()).to.have.length(1);
+    expect(core.ops('createPV')).to.have.length(2);
+    expect(reasons('a')).to.include('ProvisioningSucceeded');
+  });
+
+  it('refuses an existing app instance made for another claim', async () => {
+    await direct.createAppInstance({ name: 'pvc-uid-a', storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] });
+    await direct.putMetadata('pvc-uid-a', { 'k8s-provisioner': PROVISIONER, 'k8s-claim-uid': 'someone-else', 'k8s-claim-namespace': 'x', 'k8s-claim-name': 'y' });
+    claims.set(newClaim('a', { className: 'gold' }));
+    await settle();
+    expect(core.ops('createPV')).to.have.length(0);
+    expect(events.find((e) => e.reason === 'ProvisioningFailed')!.message).to.match(/already exists and was not created for this claim \(it belongs to claim x\/y/);
+    expect(ctrl.queue.delayed).to.equal(1); // slow retry, not backoff
+    expect(ctrl.queue.failures('claim/uid-a')).to.equal(0);
+  });
+
+  it('adopts and tags an untagged app instance of the same name (a crash between create and metadata)', async () => {
+    await direct.createAppInstance({ name: 'pvc-uid-a', storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] });
+    claims.set(newClaim('a', { className: 'gold' }));
+    await settle();
+    expect(sim.appInstances()).to.have.length(1);
+    expect(await direct.getMetadata('pvc-uid-a')).to.include({ 'k8s-claim-uid': 'uid-a' });
+    expect(core.ops('createPV')).to.have.length(1);
+  });
+
+  it('a bad parameter is a final ProvisioningFailed naming it; Datera is not called; a class edit retries at once', async () => {
+    classes.set(newStorageClass('bad', { parameters: { maxIops: 'lots' } }));
+    claims.set(newClaim('a', { className: 'bad' }));
+    await settle();
+    expect(sim.calls().filter((c) => c.route !== '/login')).to.have.length(0);
+    const ev = events.find((e) => e.reason === 'ProvisioningFailed')!;
+    expect(ev.type).to.equal('Warning');
+    expect(ev.message).to.match(/maxIops/);
+    classes.set(newStorageClass('bad', { parameters: { maxIops: '500' } }));
+    await settle();
+    expect(sim.appInstances()[0]!.storage_instances[0]!.volumes[0]!.performance_policy).to.include({ total_iops_max: 500 });
+  });
+
+  it('a Datera validation error is final and named in the event', async () => {
+    classes.set(newStorageClass('pool', { parameters: { ipPool: 'no-such-pool' } }));
+    claims.set(newClaim('a', { className: 'pool' }));
+    await settle();
+    const ev = events.find((e) => e.reason === 'ProvisioningFailed')!;
+    expect(ev.message).to.match(/Datera .*ip_pool/i);
+    expect(ctrl.queue.failures('claim/uid-a')).to.equal(0);
+  });
+
+  it('a missing class Secret is a final error naming the Secret; the password never shows', async () => {
+    classes.set(newStorageClass('team', { parameters: { secretName: 'team-b', secretNamespace: 'storage' } }));
+    claims.set(newClaim('a', { className: 'team' }));
+    await settle();
+    expect(events.find((e) => e.reason === 'ProvisioningFailed')!.message).to.match(/Secret storage\/team-b does not exist/);
+    secrets.set('storage/team-b', { type: 'datera/iscsi', data: { username: 'admin', password: 'secret_pw1', server: simUrl } });
+    connections.invalidate();
+    classes.set(newStorageClass('team', { parameters: { secretName: 'team-b', secretNamespace: 'storage' } }));
+    await settle();
+    const pv = (core.ops('createPV') as V1PersistentVolume[])[0]!;
+    expect(pv.spec!.flexVolume!.secretRef).to.deep.equal({ name: 'team-b', namespace: 'storage' });
+    expect(JSON.stringify(events)).to.not.include('secret_pw1');
+  });
+
+  it('Datera unavailable: a retryable ProvisioningFailed with backoff', async () => {
+    sim.setFaults({ rate503: 1 });
+    claims.set(newClaim('a', { className: 'gold' }));
+    await settle();
+    expect(events.find((e) => e.reason === 'ProvisioningFailed')!.message).to.match(/503|Unavailable|unavailable/);
+    expect(ctrl.queue.failures('claim/uid-a')).to.equal(1);
+  });
+
+  it('a claim deleted after its volume was made but before the PV was saved: the volume is removed', async () => {
+    core.failNext('createPV', apiError(500, 'InternalError'));
+    const c = newClaim('a', { className: 'gold' });
+    claims.set(c);
+    await settle();
+    expect(sim.appInstances()).to.have.length(1);
+    claims.remove(c);
+    await settle();
+    expect(sim.appInstances()).to.have.length(0);
+  });
+
+  it('reclaims a Released Delete volume: offline, delete, delete the PV, JSON-patch the finalizer away', async () => {
+    await direct.createAppInstance({ name: 'pvc-x', storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] });
+    volumes.set(newVolume('pvc-x', { phase: 'Released' }));
+    await settle();
+    expect(sim.appInstances()).to.have.length(0);
+    const adminCalls = sim.calls().filter((c) => c.method === 'PUT' && c.path.endsWith('/app_instances/pvc-x'));
+    expect(adminCalls).to.have.length(1);
+    expect(core.ops('deletePV')).to.deep.equal(['pvc-x']);
+    const patch = core.ops('patchPV')[0] as { body: unknown };
+    expect(patch.body).to.deep.equal([
+      { op: 'test', path: '/metadata/finalizers/1', value: 'external-provisioner.volume.kubernetes.io/finalizer' },
+      { op: 'remove', path: '/metadata/finalizers/1' },
+    ]);
+    expect(await metrics.value('controller_persistentvolume_delete_total', { class: 'gold' })).to.equal(1);
+  });
+
+  it('an app instance already gone counts as deleted', async () => {
+    volumes.set(newVolume('pvc-gone', { phase: 'Released' }));
+    await settle();
+    expect(core.ops('deletePV')).to.deep.equal(['pvc-gone']);
+    expect(events).to.have.length(0);
+  });
+
+  it('leaves Bound volumes, other provisioners\' volumes and Retain volumes alone (dropping our finalizer from Retain)', async () => {
+    await direct.createAppInstance({ name: 'pvc-keep', storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] });
+    volumes.set(newVolume('pvc-bound', { phase: 'Bound' }));
+    volumes.set(newVolume('pvc-foreign', { phase: 'Released', provisionedBy: 'example.com/nfs' }));
+    volumes.set(newVolume('pvc-keep', { phase: 'Released', policy: 'Retain', finalizers: ['external-provisioner.volume.kubernetes.io/finalizer'] }));
+    await settle();
+    expect(core.ops('deletePV')).to.have.length(0);
+    expect(sim.appInstances().map((a) => a.name)).to.deep.equal(['pvc-keep']);
+    expect((core.ops('patchPV')[0] as { name: string }).name).to.equal('pvc-keep');
+  });
+
+  it('a failed Datera delete is a VolumeFailedDelete event on the PV and a retry; the PV stays', async () => {
+    await direct.createAppInstance({ name: 'pvc-y', storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] });
+    sim.setFaults({ rate503: 1 });
+    volumes.set(newVolume('pvc-y', { phase: 'Released' }));
+    await settle();
+    sim.setFaults({});
+    const ev = events.find((e) => e.reason === 'VolumeFailedDelete')!;
+    expect(ev).to.include({ kind: 'PersistentVolume', name: 'pvc-y', type: 'Warning' });
+    expect(core.ops('deletePV')).to.have.length(0);
+    expect(ctrl.queue.failures('volume/pvc-y')).to.equal(1);
+  });
+
+  it('a stale finalizer patch (422 test failed) is retried', async () => {
+    core.failNext('patchPV', apiError(422, 'Invalid', 'the test operation failed'));
+    volumes.set(newVolume('pvc-z', { phase: 'Released' }));
+    await settle();
+    expect(ctrl.queue.failures('volume/pvc-z')).to.equal(1);
+  });
+
+  it('loads templates from the ConfigMap and keeps the last good set on a bad edit', async () => {
+    const cm = (text: string, rv: string): V1ConfigMap => ({ metadata: { name: 'datera-templates', namespace: 'datera-system', resourceVersion: rv, uid: 'cm' }, data: { 'templates.yaml': text } });
+    configMaps.set(cm('templates:\n  - name: t1\n    replicas: 1\n', '1'));
+    expect([...ctrl.templates.templates.keys()]).to.deep.equal(['t1']);
+    configMaps.set(cm('templates:\n  - name: t1\n    replicas: nine\n', '2'));
+    expect([...ctrl.templates.templates.keys()]).to.deep.equal(['t1']);
+    const ev = events.find((e) => e.reason === 'InvalidTemplates')!;
+    expect(ev).to.include({ kind: 'ConfigMap', type: 'Warning' });
+    expect(ev.message).to.match(/replicas/);
+    expect(await metrics.value('datera_templates_config_valid')).to.equal(0);
+  });
+});
