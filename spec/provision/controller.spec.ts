@@ -338,6 +338,29 @@ describe('provisioning controller', function () {
     expect(ctrl.queue.failures('volume/pvc-z')).to.equal(1);
   });
 
+  it('clones a claim of ours (clone_volume_src) and grows the clone to the requested size', async () => {
+    claims.set(newClaim('src', { className: 'gold', size: '2Gi' }));
+    await settle();
+    const srcPv = (core.ops('createPV') as V1PersistentVolume[])[0]!;
+    volumes.set({ ...srcPv, status: { phase: 'Bound' } });
+    claims.set(newClaim('src', { className: 'gold', size: '2Gi', volumeName: srcPv.metadata!.name! }));
+    claims.set(newClaim('copy', { className: 'gold', size: '5Gi', dataSource: { kind: 'PersistentVolumeClaim', name: 'src' } }));
+    await settle();
+    const clone = sim.appInstances().find((a) => a.name === 'pvc-uid-copy')!;
+    expect(clone, 'clone created').to.not.equal(undefined);
+    expect(clone.storage_instances[0]!.volumes[0]!.size).to.equal(5);
+    const resize = sim.calls().filter((c) => c.method === 'PUT' && c.path.includes('/app_instances/pvc-uid-copy/storage_instances/storage-1/volumes/volume-1'));
+    expect(resize, 'the 2 GiB clone was grown to 5 GiB').to.have.length(1);
+    expect(reasons('copy')).to.deep.equal(['ProvisioningSucceeded']);
+  });
+
+  it('refuses to clone a claim that is not bound or is smaller than its source', async () => {
+    claims.set(newClaim('src', { className: 'gold', size: '2Gi' }));
+    claims.set(newClaim('early', { className: 'gold', dataSource: { kind: 'PersistentVolumeClaim', name: 'src' } }));
+    await settle();
+    expect(events.find((e) => e.name === 'early' && e.reason === 'ProvisioningFailed')!.message).to.match(/clone source claim default\/src is not bound/);
+  });
+
   it('loads templates from the ConfigMap and keeps the last good set on a bad edit', async () => {
     const cm = (text: string, rv: string): V1ConfigMap => ({ metadata: { name: 'datera-templates', namespace: 'datera-system', resourceVersion: rv, uid: 'cm' }, data: { 'templates.yaml': text } });
     configMaps.set(cm('templates:\n  - name: t1\n    replicas: 1\n', '1'));
