@@ -190,37 +190,9 @@ export class FakeHost {
 
 export const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
-/** The options kubelet passes to `mount` for one of our PVs (system keys, PV options, secret). */
-export function mountOptions(
-  pv: string,
-  server: string,
-  o: { ro?: boolean; fsGroup?: number; fsType?: string; secret?: Record<string, string>; extra?: Record<string, string> } = {},
-): string {
-  const opts: Record<string, string> = {
-    'kubernetes.io/fsType': o.fsType ?? 'xfs',
-    'kubernetes.io/readwrite': o.ro ? 'ro' : 'rw',
-    'kubernetes.io/pvOrVolumeName': pv,
-    'kubernetes.io/pod.name': 'web-0',
-    'kubernetes.io/pod.namespace': 'default',
-    'kubernetes.io/pod.uid': 'pod-a',
-    'kubernetes.io/serviceAccount.name': 'default',
-    volumeID: pv,
-    size: '1',
-    replica: '3',
-    backstoreServer: server,
-    tenant: '/root',
-    storageInstance: 'storage-1',
-    volume: 'volume-1',
-    ...o.extra,
-  };
-  if (o.fsGroup !== undefined) opts['kubernetes.io/mounterArgs.FsGroup'] = String(o.fsGroup);
-  for (const [k, v] of Object.entries(o.secret ?? {})) opts[`kubernetes.io/secret/${k}`] = b64(v);
-  return JSON.stringify(opts);
-}
-
-/** The options kubelet/KCM pass to attach and the other call-outs without a pod (no secret). */
-export function volumeOptions(pv: string, server: string, extra: Record<string, string> = {}): string {
-  return JSON.stringify({
+/** What kubelet and the PV's flexVolume.options put into every call-out's JSON. */
+function pvOptions(pv: string, server: string): Record<string, string> {
+  return {
     'kubernetes.io/fsType': 'xfs',
     'kubernetes.io/readwrite': 'rw',
     'kubernetes.io/pvOrVolumeName': pv,
@@ -231,6 +203,30 @@ export function volumeOptions(pv: string, server: string, extra: Record<string, 
     tenant: '/root',
     storageInstance: 'storage-1',
     volume: 'volume-1',
-    ...extra,
-  });
+  };
+}
+
+/** The options kubelet passes to `mount` for one of our PVs (system keys, pod, PV options, secret). */
+export function mountOptions(
+  pv: string,
+  server: string,
+  o: { ro?: boolean; fsGroup?: number; fsType?: string; secret?: Record<string, string> } = {},
+): string {
+  const opts: Record<string, string> = {
+    ...pvOptions(pv, server),
+    'kubernetes.io/pod.name': 'web-0',
+    'kubernetes.io/pod.namespace': 'default',
+    'kubernetes.io/pod.uid': 'pod-a',
+    'kubernetes.io/serviceAccount.name': 'default',
+  };
+  if (o.fsType) opts['kubernetes.io/fsType'] = o.fsType;
+  if (o.ro) opts['kubernetes.io/readwrite'] = 'ro';
+  if (o.fsGroup !== undefined) opts['kubernetes.io/mounterArgs.FsGroup'] = String(o.fsGroup);
+  for (const [k, v] of Object.entries(o.secret ?? {})) opts[`kubernetes.io/secret/${k}`] = b64(v);
+  return JSON.stringify(opts);
+}
+
+/** The options kubelet/KCM pass to attach and the other call-outs without a pod (no secret). */
+export function volumeOptions(pv: string, server: string): string {
+  return JSON.stringify(pvOptions(pv, server));
 }
