@@ -153,6 +153,19 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
+/** Resolves once `read()` answers 404 (the object is gone). */
+export async function waitGone(what: string, read: () => Promise<unknown>, ms = 60_000): Promise<void> {
+  await waitFor(`${what} gone`, async () => {
+    try {
+      await read();
+      return false;
+    } catch (e) {
+      if ((e as { code?: number }).code === 404) return true;
+      throw e;
+    }
+  }, ms);
+}
+
 export function storageClass(name: string, provisioner: string, parameters: Record<string, string> = {}, reclaimPolicy = 'Delete'): V1StorageClass {
   return { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name }, provisioner, parameters, reclaimPolicy, volumeBindingMode: 'Immediate' };
 }

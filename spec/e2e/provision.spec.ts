@@ -6,7 +6,7 @@ import type { V1PersistentVolume } from '@kubernetes/client-node';
 import { DateraSimulator } from '../../lib/sim/server.js';
 import type { Running } from '../../lib/main.js';
 import type { Plane } from '../cluster/plane.js';
-import { SIM_USER, apis, claim, eventsFor, freshNamespace, sharedPlane, startProvisioner, storageClass, suffix, waitBound, waitFor, type Apis } from './harness.js';
+import { SIM_USER, apis, claim, eventsFor, freshNamespace, sharedPlane, startProvisioner, storageClass, suffix, waitBound, waitFor, waitGone, type Apis } from './harness.js';
 
 const TEMPLATES = `
 templates:
@@ -92,14 +92,7 @@ describe('e2e: provisioning on a real control plane', function () {
     expect(sim.appInstances().some((ai) => ai.name === pvName)).to.equal(true);
     await a.core.deleteNamespacedPersistentVolumeClaim({ name: 'to-delete', namespace: ns });
     await waitFor('app instance deleted', async () => !sim.appInstances().some((ai) => ai.name === pvName));
-    await waitFor('PV deleted', async () => {
-      try {
-        await a.core.readPersistentVolume({ name: pvName });
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await waitGone(`PV ${pvName}`, () => a.core.readPersistentVolume({ name: pvName }));
   });
 
   it('keeps the app instance and the PV when a Retain-policy claim is deleted', async () => {

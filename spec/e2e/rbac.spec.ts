@@ -8,7 +8,7 @@ import { KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubern
 import { DateraSimulator } from '../../lib/sim/server.js';
 import type { Running } from '../../lib/main.js';
 import { repoRoot, type Plane } from '../cluster/plane.js';
-import { SIM_USER, apis, claim, eventsFor, freshNamespace, sharedPlane, startProvisioner, storageClass, suffix, waitBound, waitFor, type Apis } from './harness.js';
+import { SIM_USER, apis, claim, eventsFor, freshNamespace, sharedPlane, startProvisioner, storageClass, suffix, waitBound, waitFor, waitGone, type Apis } from './harness.js';
 
 describe('e2e: the shipped RBAC is enough', function () {
   this.timeout(180_000);
@@ -76,14 +76,7 @@ describe('e2e: the shipped RBAC is enough', function () {
     await a.core.deleteNamespacedPersistentVolumeClaim({ name: 'c1', namespace: ns });
     await a.core.deleteNamespacedPersistentVolumeClaim({ name: 'c2', namespace: ns });
     for (const c of [c1, c2]) {
-      await waitFor(`PV ${c.spec!.volumeName} deleted`, async () => {
-        try {
-          await a.core.readPersistentVolume({ name: c.spec!.volumeName! });
-          return false;
-        } catch {
-          return true;
-        }
-      });
+      await waitGone(`PV ${c.spec!.volumeName}`, () => a.core.readPersistentVolume({ name: c.spec!.volumeName! }));
       expect(sim.appInstances().some((ai) => ai.name === c.spec!.volumeName)).to.equal(false);
     }
   });

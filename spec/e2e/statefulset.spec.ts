@@ -5,7 +5,7 @@ import type { V1StatefulSet } from '@kubernetes/client-node';
 import { DateraSimulator } from '../../lib/sim/server.js';
 import type { Running } from '../../lib/main.js';
 import type { Plane } from '../cluster/plane.js';
-import { SIM_USER, apis, claim, freshNamespace, sharedPlane, startProvisioner, storageClass, suffix, waitBound, waitFor, type Apis } from './harness.js';
+import { SIM_USER, apis, claim, freshNamespace, sharedPlane, startProvisioner, storageClass, suffix, waitBound, waitFor, waitGone, type Apis } from './harness.js';
 
 function statefulSet(name: string, className: string, replicas: number): V1StatefulSet {
   return {
@@ -79,14 +79,7 @@ describe('e2e: StatefulSets and legacy PetSet claims', function () {
     await a.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: claim('again', { className: cls }) });
     const first = await waitBound(a, ns, 'again');
     await a.core.deleteNamespacedPersistentVolumeClaim({ name: 'again', namespace: ns });
-    await waitFor('claim gone', async () => {
-      try {
-        await a.core.readNamespacedPersistentVolumeClaim({ name: 'again', namespace: ns });
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await waitGone('claim again', () => a.core.readNamespacedPersistentVolumeClaim({ name: 'again', namespace: ns }));
     await a.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: claim('again', { className: cls }) });
     const second = await waitBound(a, ns, 'again');
     expect(second.metadata!.uid).to.not.equal(first.metadata!.uid);
