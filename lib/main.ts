@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Wiring only: config -> logger -> clients -> informers -> leader lease -> controller -> http.
 import { readFileSync } from 'node:fs';
-import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { ConfigError, HELP, describeConfig, loadConfig, type Config } from './config.js';
 import { DateraClient } from './datera/client.js';
 import { createKubeClients } from './kube/client.js';
@@ -15,6 +15,23 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { ProvisionController } from './provision/controller.js';
 import { DateraConnections } from './provision/credentials.js';
+
+/**
+ * What the caches keep of each object: everything but managedFields and the last-applied
+ * annotation, which nothing here reads and which are often the bulk of an object.
+ */
+export function slimObject<T extends KubernetesObject>(obj: T): T {
+  const md = obj.metadata;
+  if (!md) return obj;
+  const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration';
+  if (md.managedFields === undefined && md.annotations?.[lastApplied] === undefined) return obj;
+  const { managedFields: _m, ...rest } = md;
+  if (rest.annotations?.[lastApplied] !== undefined) {
+    const { [lastApplied]: _l, ...annotations } = rest.annotations;
+    rest.annotations = annotations;
+  }
+  return { ...obj, metadata: rest };
+}
 
 export interface Running {
   stop(): Promise<void>;
@@ -36,22 +53,23 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
   const { core, storage, kc } = kube;
 
   const informerLog = logger.child({ subsystem: 'informer' });
+  const transform = slimObject;
   const resync = config.resyncPeriodMs;
   const claims = new Informer<V1PersistentVolumeClaim>({
-    name: 'pvc', kc, path: '/api/v1/persistentvolumeclaims', resyncPeriodMs: resync, logger: informerLog,
+    name: 'pvc', kc, transform, path: '/api/v1/persistentvolumeclaims', resyncPeriodMs: resync, logger: informerLog,
     list: () => core.listPersistentVolumeClaimForAllNamespaces(),
   });
   const volumes = new Informer<V1PersistentVolume>({
-    name: 'pv', kc, path: '/api/v1/persistentvolumes', resyncPeriodMs: resync, logger: informerLog,
+    name: 'pv', kc, transform, path: '/api/v1/persistentvolumes', resyncPeriodMs: resync, logger: informerLog,
     list: () => core.listPersistentVolume(),
   });
   const classes = new Informer<V1StorageClass>({
-    name: 'storageclass', kc, path: '/apis/storage.k8s.io/v1/storageclasses', resyncPeriodMs: resync, logger: informerLog,
+    name: 'storageclass', kc, transform, path: '/apis/storage.k8s.io/v1/storageclasses', resyncPeriodMs: resync, logger: informerLog,
     list: () => storage.listStorageClass(),
   });
   const cmSelector = `metadata.name=${config.templatesConfigMap}`;
   const configMaps = new Informer<V1ConfigMap>({
-    name: 'configmap', kc, path: `/api/v1/namespaces/${config.namespace}/configmaps`, fieldSelector: cmSelector, resyncPeriodMs: resync, logger: informerLog,
+    name: 'configmap', kc, transform, path: `/api/v1/namespaces/${config.namespace}/configmaps`, fieldSelector: cmSelector, resyncPeriodMs: resync, logger: informerLog,
     list: () => core.listNamespacedConfigMap({ namespace: config.namespace, fieldSelector: cmSelector }),
   });
 

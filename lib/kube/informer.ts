@@ -63,6 +63,12 @@ export interface InformerOptions<T> {
   random?: () => number;
   /** Wall clock for `lastSyncAt` (ms). Default Date.now. */
   now?: () => number;
+  /**
+   * Applied to every object before it enters the cache (list items and watch events), like
+   * client-go's SetTransform: drop what the handlers never read (managedFields) to save memory.
+   * Must keep metadata (name, namespace, uid, resourceVersion).
+   */
+  transform?: (obj: T) => T;
   /** Called for each failure that causes a retry (metrics). Never for a clean watch end. */
   onError?: (err: unknown, phase: 'list' | 'watch') => void;
 }
@@ -342,7 +348,11 @@ export class Informer<T extends KubernetesObject> {
     if (stop.aborted || !res) return;
     const items = res.items ?? [];
     const next = new Map<string, T>();
-    for (const obj of items) next.set(objectKey(obj), obj);
+    const transform = this.#opts.transform;
+    for (const item of items) {
+      const obj = transform ? transform(item) : item;
+      next.set(objectKey(obj), obj);
+    }
     const old = this.#cache;
     this.#cache = next;
     this.#byNamespace = new Map();
@@ -442,7 +452,8 @@ export class Informer<T extends KubernetesObject> {
   }
 
   #onWatchEvent(type: string, raw: unknown): void {
-    const obj = raw as T;
+    const transform = this.#opts.transform;
+    const obj = transform && (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') && raw ? transform(raw as T) : (raw as T);
     switch (type) {
       case 'ADDED':
       case 'MODIFIED': {

@@ -146,6 +146,23 @@ describe('kube/informer', () => {
     expect(inf.resourceVersion).to.equal('13');
   });
 
+  it('applies the transform to listed and watched objects before they are cached', async () => {
+    const fat = (name: string, rv: string): Pvc => ({ ...pvc(name, rv), metadata: { ...pvc(name, rv).metadata, managedFields: [{ manager: 'kubectl' }] } });
+    replyList([fat('a', '5')], '10');
+    const w = new OpenWatch();
+    replyWatch('10', w);
+    const inf = make({ transform: (o) => ({ ...o, metadata: { ...o.metadata, managedFields: undefined, labels: { slim: 'yes' } } }) });
+    await inf.start();
+    await waitFor(() => watchQueries.length === 1, 'watch request');
+    w.send('ADDED', fat('b', '11'));
+    await waitFor(() => events.length === 2, 'watch event');
+    for (const n of ['a', 'b']) {
+      expect(inf.get(n, 'ns')?.metadata?.managedFields, n).to.equal(undefined);
+      expect(inf.get(n, 'ns')?.metadata?.labels, n).to.deep.equal({ slim: 'yes' });
+    }
+    expect(inf.resourceVersion).to.equal('11');
+  });
+
   it('BOOKMARK advances the resourceVersion; a clean end re-watches from it without a relist', async () => {
     replyList([pvc('a', '5')], '10');
     replyWatch('10', watchLine('MODIFIED', pvc('a', '11')) + watchLine('BOOKMARK', { kind: 'PersistentVolumeClaim', metadata: { resourceVersion: '15' } }));
