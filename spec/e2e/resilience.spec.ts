@@ -37,7 +37,9 @@ describe('e2e: restarts and failover of the provisioner process', function () {
     simUrl = await sim.start();
   });
   afterEach(async function () {
-    await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
+    const all = procs.splice(0);
+    await Promise.all(all.map((p) => p.kill('SIGKILL')));
+    for (const p of all) expect(p.logs(), 'the Datera password never reaches the logs').to.not.include(SIM_USER.password);
   });
   after(async () => sim?.stop());
 
