@@ -79,6 +79,11 @@ export class ProvisionController {
   readonly #pending = new Map<string, string>();
   /** Claim uids whose provisioning reached Datera in this process (for clean-up when the claim vanishes). */
   readonly #attempted = new Set<string>();
+  /**
+   * Claim uids provisioned by this process whose PV the cache may not show yet: a claim update
+   * that arrives in between must not provision again (a second Datera call and event).
+   */
+  readonly #provisioned = new Set<string>();
   /** Claim uids that failed with a final error: retried at once when classes or templates change. */
   readonly #finalFailures = new Set<string>();
   #templates: TemplateSet = { templates: new Map() };
@@ -130,6 +135,7 @@ export class ProvisionController {
         this.queue.add(CLAIM + uid);
       } else if (this.#pending.delete(uid)) {
         this.#finalFailures.delete(uid);
+        this.#provisioned.delete(uid);
         this.queue.forget(CLAIM + uid);
       }
     };
@@ -139,6 +145,7 @@ export class ProvisionController {
       const uid = pvc.metadata?.uid;
       if (!uid) return;
       this.#finalFailures.delete(uid);
+      this.#provisioned.delete(uid);
       if (this.#pending.delete(uid) && this.#attempted.has(uid)) this.queue.add(CLAIM + uid); // clean-up check
       else this.queue.forget(CLAIM + uid);
     });
@@ -150,7 +157,12 @@ export class ProvisionController {
     };
     volumes.on('add', onVolume);
     volumes.on('update', onVolume);
-    volumes.on('delete', (pv) => this.queue.forget(VOLUME_KEY + pv.metadata!.name!));
+    volumes.on('delete', (pv) => {
+      this.queue.forget(VOLUME_KEY + pv.metadata!.name!);
+      // A PV removed before its claim bound: the claim needs a volume again.
+      const uid = pv.spec?.claimRef?.uid;
+      if (uid && this.#provisioned.delete(uid) && this.#pending.has(uid)) this.queue.add(CLAIM + uid);
+    });
 
     const onClass = () => this.#retryPending();
     classes.on('add', onClass);
@@ -231,7 +243,7 @@ export class ProvisionController {
     const pvc = this.#claimByUid(uid);
     const pvName = `pvc-${uid}`;
     if (!pvc) return this.#cleanupVanishedClaim(uid, pvName);
-    if (this.#d.volumes.get(pvName)) return { kind: 'done' }; // provisioned already (PV in cache)
+    if (this.#d.volumes.get(pvName) || this.#provisioned.has(uid)) return { kind: 'done' }; // provisioned already
 
     const decision = decideClaim(pvc, this.#ctx());
     const log = this.#log.child({ namespace: pvc.metadata!.namespace, claim: pvc.metadata!.name, uid });
@@ -309,6 +321,7 @@ export class ProvisionController {
       clearTimeout(provisioningEvent);
       this.#attempted.delete(uid);
       this.#finalFailures.delete(uid);
+      this.#provisioned.add(uid);
       this.#d.recorder.record(subjectOf(pvc, 'PersistentVolumeClaim'), 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pvName}`);
       this.#d.metrics.provisionTotal.inc({ class: className, source });
       this.#d.metrics.provisionDuration.observe({ class: className, source }, (performance.now() - started) / 1000);

@@ -187,6 +187,27 @@ describe('provisioning controller', function () {
     expect(core.calls).to.have.length(0);
   });
 
+  it('a claim update that arrives before the new PV reaches the cache does not provision again', async () => {
+    claims.set(newClaim('a', { className: 'gold' }));
+    await settle();
+    claims.set(newClaim('a', { className: 'gold', annotations: { touched: 'yes' } }));
+    await settle();
+    expect(core.ops('createPV')).to.have.length(1);
+    expect(sim.calls().filter((c) => c.method === 'POST' && c.path.endsWith('/app_instances'))).to.have.length(1);
+    expect(reasons('a')).to.deep.equal(['ProvisioningSucceeded']);
+  });
+
+  it('a PV deleted before its claim bound makes the claim provision again', async () => {
+    const c = newClaim('a', { className: 'gold' });
+    claims.set(c);
+    await settle();
+    const pv = (core.ops('createPV') as V1PersistentVolume[])[0]!;
+    volumes.set(pv);
+    volumes.remove(pv);
+    await settle();
+    expect(core.ops('createPV')).to.have.length(2);
+  });
+
   it('treats AlreadyExists on PV create as success', async () => {
     core.failNext('createPV', apiError(409, 'AlreadyExists'));
     claims.set(newClaim('a', { className: 'gold' }));
