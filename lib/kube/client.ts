@@ -6,6 +6,9 @@
 // typed call made through the returned clients is limited and bounded without per-call options.
 // Watches (`Watch`) bypass the typed clients and therefore this middleware; the informer bounds
 // them itself.
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -227,13 +230,38 @@ export interface ApiMiddlewareOptions {
   onRequest?: ((verb: string, resource: string) => void) | undefined;
 }
 
+const keepAliveAgents = new Map<string, http.Agent>();
+
+/**
+ * client-node 1.4 builds a new agent for every request (KubeConfig.createAgent), so each typed
+ * call pays a TCP and TLS handshake on both sides. This hands out one keep-alive agent per
+ * distinct TLS setting instead (proxy agents are left alone). Exported for tests.
+ */
+export function keepAliveAgent(agent: http.Agent | https.Agent | undefined): http.Agent | https.Agent | undefined {
+  if (!agent || (agent.constructor !== https.Agent && agent.constructor !== http.Agent)) return agent;
+  const o = (agent as unknown as { options: https.AgentOptions }).options ?? {};
+  const digest = (v: unknown) => (v === undefined ? '' : createHash('sha256').update(String(v)).digest('hex').slice(0, 16));
+  const key = [agent.constructor === https.Agent ? 'https' : 'http', digest(o.ca), digest(o.cert), digest(o.key), digest(o.pfx), String(o.rejectUnauthorized), o.servername ?? ''].join('|');
+  let shared = keepAliveAgents.get(key);
+  if (!shared) {
+    const opts = { ...o, keepAlive: true, maxSockets: 64, maxFreeSockets: 64, scheduling: 'lifo' as const };
+    shared = agent.constructor === https.Agent ? new https.Agent(opts) : new http.Agent(opts);
+    keepAliveAgents.set(key, shared);
+  }
+  if (shared !== agent) agent.destroy();
+  return shared;
+}
+
 /**
  * One middleware doing, in order: wait for the rate limiter (honouring a signal already on the
- * request), report the request to `onRequest`, arm the timeout, set the User-Agent.
+ * request), report the request to `onRequest`, arm the timeout, set the User-Agent, and reuse
+ * a keep-alive connection.
  */
 export function apiMiddleware(opts: ApiMiddlewareOptions): ObservableMiddleware {
   const { limiter, timeoutMs, userAgent, onRequest } = opts;
   const pre = async (ctx: RequestContext): Promise<RequestContext> => {
+    const agent = keepAliveAgent(ctx.getAgent());
+    if (agent) ctx.setAgent(agent);
     const callerSignal = ctx.getSignal();
     if (limiter) await limiter.acquire(callerSignal);
     if (onRequest) {

@@ -209,3 +209,42 @@ current-context: x
     });
   });
 });
+
+describe('kube/client connection reuse (regression: client-node 1.4 opened a new connection per call)', () => {
+  it('sends sequential typed calls over one keep-alive connection', async () => {
+    // nock's interceptor replaces node:http's sockets while active; this test needs the real ones.
+    const wasActive = nock.isActive();
+    if (wasActive) nock.restore();
+    const { createServer } = await import('node:http');
+    let connections = 0;
+    const server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }));
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const { core } = createKubeClientsFor(testKubeConfig(`http://127.0.0.1:${port}`), { qps: 0 });
+      for (let i = 0; i < 5; i++) await core.readNamespace({ name: 'default' });
+      expect(connections).to.equal(1);
+    } finally {
+      if (wasActive && !nock.isActive()) nock.activate();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('shares one agent per TLS setting and leaves other agents alone', async () => {
+    const https = await import('node:https');
+    const { keepAliveAgent } = await import('../../lib/kube/client.js');
+    const a = keepAliveAgent(new https.Agent({ ca: 'CA1', rejectUnauthorized: true }));
+    const b = keepAliveAgent(new https.Agent({ ca: 'CA1', rejectUnauthorized: true }));
+    const c = keepAliveAgent(new https.Agent({ ca: 'CA2', rejectUnauthorized: true }));
+    expect(a).to.equal(b);
+    expect(a).to.not.equal(c);
+    class ProxyAgent extends https.Agent {}
+    const p = new ProxyAgent();
+    expect(keepAliveAgent(p)).to.equal(p);
+  });
+});
