@@ -44,6 +44,9 @@ export interface Config {
   workers: number;
   kubeApiQps: number;
   kubeApiBurst: number;
+  /** Events have their own client-side budget so that they never delay PV writes. */
+  eventQps: number;
+  eventBurst: number;
   kubeconfig?: string;
   retryInitialMs: number;
   retryMaxMs: number;
@@ -96,8 +99,10 @@ export function defaults(): Config {
       connections: 32,
     },
     workers: 32,
-    kubeApiQps: 100,
-    kubeApiBurst: 200,
+    kubeApiQps: 200,
+    kubeApiBurst: 400,
+    eventQps: 50,
+    eventBurst: 200,
     retryInitialMs: 1_000,
     retryMaxMs: 300_000,
     finalErrorRetryMs: 300_000,
@@ -133,6 +138,8 @@ const FLAGS: Record<string, { path: string; kind: 'string' | 'int' | 'float' | '
   workers: { path: 'workers', kind: 'int' },
   'kube-api-qps': { path: 'kubeApiQps', kind: 'float' },
   'kube-api-burst': { path: 'kubeApiBurst', kind: 'int' },
+  'event-qps': { path: 'eventQps', kind: 'float' },
+  'event-burst': { path: 'eventBurst', kind: 'int' },
   kubeconfig: { path: 'kubeconfig', kind: 'string' },
   'retry-initial': { path: 'retryInitialMs', kind: 'duration' },
   'retry-max': { path: 'retryMaxMs', kind: 'duration' },

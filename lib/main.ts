@@ -2,10 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Wiring only: config -> logger -> clients -> informers -> leader lease -> controller -> http.
 import { readFileSync } from 'node:fs';
-import type { KubernetesObject, V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import { CoreV1Api, type KubernetesObject, type V1ConfigMap, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1StorageClass } from '@kubernetes/client-node';
 import { ConfigError, HELP, describeConfig, loadConfig, type Config } from './config.js';
 import { DateraClient } from './datera/client.js';
-import { createKubeClients } from './kube/client.js';
+import { RateLimiter, apiMiddleware, createKubeClients, makeApiClient } from './kube/client.js';
 import { isNotFound } from './kube/errors.js';
 import { EventRecorder } from './kube/events.js';
 import { Informer } from './kube/informer.js';
@@ -73,8 +73,15 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
     list: () => core.listNamespacedConfigMap({ namespace: config.namespace, fieldSelector: cmSelector }),
   });
 
+  // Events ride on their own budget: a burst of claims must not make PV writes wait behind events.
+  const eventCore = makeApiClient(kc, CoreV1Api, apiMiddleware({
+    limiter: new RateLimiter(config.eventQps, config.eventBurst),
+    timeoutMs: 30_000,
+    userAgent: `datera-provisioner/${config.identity}`,
+    onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }),
+  }));
   const recorder = new EventRecorder({
-    core,
+    core: eventCore,
     component: config.provisionerName,
     reportingInstance: config.identity,
     logger: logger.child({ subsystem: 'events' }),
