@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { CoreV1Api, type KubernetesObject, type V1ConfigMap, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1StorageClass } from '@kubernetes/client-node';
 import { ConfigError, HELP, describeConfig, loadConfig, type Config } from './config.js';
 import { DateraClient } from './datera/client.js';
-import { RateLimiter, apiMiddleware, createKubeClients, makeApiClient } from './kube/client.js';
+import { RateLimiter, apiMiddleware, createKubeClients, listRaw, makeApiClient } from './kube/client.js';
 import { isNotFound } from './kube/errors.js';
 import { EventRecorder } from './kube/events.js';
 import { Informer } from './kube/informer.js';
@@ -50,27 +50,29 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
     userAgent: `datera-provisioner/${config.identity}`,
     onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }),
   });
-  const { core, storage, kc } = kube;
+  const { core, kc } = kube;
 
   const informerLog = logger.child({ subsystem: 'informer' });
   const transform = slimObject;
+  // Plain-JSON paged lists (not client-node models): a quarter of the memory, same shape as watch events.
+  const listOpts = { limiter: kube.limiter, onRequest: (verb: string, resource: string) => metrics.kubeRequests.inc({ verb, resource }), timeoutMs: 60_000 };
   const resync = config.resyncPeriodMs;
   const claims = new Informer<V1PersistentVolumeClaim>({
     name: 'pvc', kc, transform, path: '/api/v1/persistentvolumeclaims', resyncPeriodMs: resync, logger: informerLog,
-    list: () => core.listPersistentVolumeClaimForAllNamespaces(),
+    list: () => listRaw(kc, '/api/v1/persistentvolumeclaims', listOpts, transform<V1PersistentVolumeClaim>),
   });
   const volumes = new Informer<V1PersistentVolume>({
     name: 'pv', kc, transform, path: '/api/v1/persistentvolumes', resyncPeriodMs: resync, logger: informerLog,
-    list: () => core.listPersistentVolume(),
+    list: () => listRaw(kc, '/api/v1/persistentvolumes', listOpts, transform<V1PersistentVolume>),
   });
   const classes = new Informer<V1StorageClass>({
     name: 'storageclass', kc, transform, path: '/apis/storage.k8s.io/v1/storageclasses', resyncPeriodMs: resync, logger: informerLog,
-    list: () => storage.listStorageClass(),
+    list: () => listRaw(kc, '/apis/storage.k8s.io/v1/storageclasses', listOpts, transform<V1StorageClass>),
   });
   const cmSelector = `metadata.name=${config.templatesConfigMap}`;
   const configMaps = new Informer<V1ConfigMap>({
     name: 'configmap', kc, transform, path: `/api/v1/namespaces/${config.namespace}/configmaps`, fieldSelector: cmSelector, resyncPeriodMs: resync, logger: informerLog,
-    list: () => core.listNamespacedConfigMap({ namespace: config.namespace, fieldSelector: cmSelector }),
+    list: () => listRaw(kc, `/api/v1/namespaces/${config.namespace}/configmaps`, { ...listOpts, fieldSelector: cmSelector }, transform<V1ConfigMap>),
   });
 
   // Events ride on their own budget: a burst of claims must not make PV writes wait behind events.

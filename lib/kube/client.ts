@@ -466,3 +466,86 @@ function raceSignal(p: Promise<void>, signal?: AbortSignal): Promise<void> {
     );
   });
 }
+
+export interface RawListOptions {
+  fieldSelector?: string;
+  labelSelector?: string;
+  /** Page size (`limit`); pages are followed with `continue`. Default 500. */
+  pageSize?: number;
+  limiter?: RateLimiter;
+  onRequest?: (verb: string, resource: string) => void;
+  timeoutMs?: number;
+}
+
+/**
+ * Lists a collection as plain JSON, page by page, for informers. The typed list calls turn every
+ * item into client-node model objects, which hold about four times the memory of the JSON
+ * (10,000 PVs and PVCs: ~100 MB against ~23 MB once managedFields are dropped), and which differ
+ * from what watches deliver (plain JSON with string timestamps). `transform` runs per item as
+ * each page arrives, so a whole unslimmed list is never held at once.
+ */
+export async function listRaw<T>(
+  kc: KubeConfig,
+  path: string,
+  opts: RawListOptions = {},
+  transform?: (obj: T) => T,
+): Promise<{ items: T[]; metadata: { resourceVersion?: string } }> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new KubeConfigError('kubeconfig has no current cluster');
+  const items: T[] = [];
+  let cont: string | undefined;
+  let resourceVersion: string | undefined;
+  const resource = describeRequest('GET', cluster.server + path).resource;
+  do {
+    const q = new URLSearchParams({ limit: String(opts.pageSize ?? 500) });
+    if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
+    if (opts.labelSelector) q.set('labelSelector', opts.labelSelector);
+    if (cont) q.set('continue', cont);
+    if (opts.limiter) await opts.limiter.acquire();
+    opts.onRequest?.('list', resource);
+    const page = (await getJson(kc, `${cluster.server}${path}?${q}`, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)) as {
+      items?: T[];
+      metadata?: { resourceVersion?: string; continue?: string };
+    };
+    for (const item of page.items ?? []) items.push(transform ? transform(item) : item);
+    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    cont = page.metadata?.continue || undefined;
+  } while (cont);
+  return { items, metadata: resourceVersion ? { resourceVersion } : {} };
+}
+
+/** GET a URL with the kubeconfig's credentials and TLS settings; rejects with a statusOf-readable error. */
+async function getJson(kc: KubeConfig, url: string, timeoutMs: number): Promise<unknown> {
+  const opts: https.RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
+  await kc.applyToHTTPSOptions(opts);
+  const agent = keepAliveAgent(opts.agent as https.Agent | undefined);
+  if (agent) opts.agent = agent;
+  const lib = url.startsWith('https:') ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = lib.request(url, { ...opts, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if ((res.statusCode ?? 0) >= 300) {
+          let status: { reason?: string; message?: string } = {};
+          try {
+            status = JSON.parse(text) as typeof status;
+          } catch {
+            /* not JSON */
+          }
+          reject(Object.assign(new Error(`GET ${new URL(url).pathname}: HTTP ${res.statusCode} ${status.message ?? ''}`.trim()), { statusCode: res.statusCode, reason: status.reason }));
+          return;
+        }
+        try {
+          resolve(JSON.parse(text));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

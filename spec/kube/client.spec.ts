@@ -248,3 +248,52 @@ describe('kube/client connection reuse (regression: client-node 1.4 opened a new
     expect(keepAliveAgent(p)).to.equal(p);
   });
 });
+
+describe('kube/client listRaw (plain-JSON paged lists for informers)', () => {
+  it('follows continue tokens, passes selectors, transforms each item, counts each page, maps errors', async () => {
+    const wasActive = nock.isActive();
+    if (wasActive) nock.restore();
+    const { createServer } = await import('node:http');
+    const { listRaw } = await import('../../lib/kube/client.js');
+    const { statusOf } = await import('../../lib/kube/errors.js');
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      const u = new URL(req.url!, 'http://x');
+      seen.push(`${u.pathname}?${u.searchParams}`);
+      res.setHeader('content-type', 'application/json');
+      if (u.pathname.endsWith('/forbidden')) {
+        res.statusCode = 403;
+        res.end(JSON.stringify({ kind: 'Status', code: 403, reason: 'Forbidden', message: 'nope' }));
+        return;
+      }
+      const page = u.searchParams.get('continue') ?? '0';
+      const items = page === '0' ? [{ metadata: { name: 'a', managedFields: [1] } }, { metadata: { name: 'b' } }] : [{ metadata: { name: 'c' } }];
+      res.end(JSON.stringify({ kind: 'List', metadata: { resourceVersion: page === '0' ? '5' : '6', ...(page === '0' ? { continue: '1' } : {}) }, items }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const kc = testKubeConfig(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+    const counted: string[] = [];
+    try {
+      const r = await listRaw<{ metadata: { name: string; managedFields?: unknown } }>(
+        kc,
+        '/api/v1/persistentvolumes',
+        { pageSize: 2, fieldSelector: 'metadata.name=x', onRequest: (v, res) => counted.push(`${v} ${res}`) },
+        (o) => ({ metadata: { name: o.metadata.name.toUpperCase() } }),
+      );
+      expect(r.items.map((i) => i.metadata.name)).to.deep.equal(['A', 'B', 'C']);
+      expect(r.items[0]!.metadata.managedFields).to.equal(undefined);
+      expect(r.metadata.resourceVersion).to.equal('6');
+      expect(seen).to.deep.equal([
+        '/api/v1/persistentvolumes?limit=2&fieldSelector=metadata.name%3Dx',
+        '/api/v1/persistentvolumes?limit=2&fieldSelector=metadata.name%3Dx&continue=1',
+      ]);
+      expect(counted).to.deep.equal(['list persistentvolumes', 'list persistentvolumes']);
+      const err = await listRaw(kc, '/api/v1/forbidden').then(() => undefined, (e: unknown) => e);
+      expect(statusOf(err)).to.include({ code: 403, reason: 'Forbidden' });
+    } finally {
+      if (wasActive && !nock.isActive()) nock.activate();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
