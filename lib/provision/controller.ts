@@ -84,6 +84,8 @@ export class ProvisionController {
    * that arrives in between must not provision again (a second Datera call and event).
    */
   readonly #provisioned = new Set<string>();
+  /** PVs whose app instance this process deleted: a re-run while the cache catches up skips Datera. */
+  readonly #reclaimed = new Set<string>();
   /** Claim uids that failed with a final error: retried at once when classes or templates change. */
   readonly #finalFailures = new Set<string>();
   #templates: TemplateSet = { templates: new Map() };
@@ -159,6 +161,7 @@ export class ProvisionController {
     volumes.on('update', onVolume);
     volumes.on('delete', (pv) => {
       this.queue.forget(VOLUME_KEY + pv.metadata!.name!);
+      this.#reclaimed.delete(pv.metadata!.name!);
       // A PV removed before its claim bound: the claim needs a volume again.
       const uid = pv.spec?.claimRef?.uid;
       if (uid && this.#provisioned.delete(uid) && this.#pending.has(uid)) this.queue.add(CLAIM + uid);
@@ -452,9 +455,13 @@ export class ProvisionController {
 
     const started = performance.now();
     const ai = pv.spec?.flexVolume?.options?.volumeID ?? name;
+    const again = this.#reclaimed.has(name);
     try {
-      const conn = await this.#d.connections.forVolume(pv);
-      await this.#deleteAppInstance(conn.client, ai);
+      if (!again) {
+        const conn = await this.#d.connections.forVolume(pv);
+        await this.#deleteAppInstance(conn.client, ai);
+        this.#reclaimed.add(name);
+      }
     } catch (err) {
       const msg = describeFailure(err);
       this.#d.metrics.deleteFailed.inc({ class: className });
@@ -462,14 +469,18 @@ export class ProvisionController {
       log.warn('delete failed; will retry', { appInstance: ai, error: msg });
       return { kind: 'retry', error: err };
     }
+    // Finalizer first, while the PV is not being deleted: nothing else edits its finalizers then
+    // (pv-protection acts only on deletion), so the guarded patch does not race and need a retry.
+    // If the PV delete below fails, the next sync finds the app instance gone and deletes the PV.
+    const out = await this.#removeFinalizer(pv, log);
+    if (out.kind !== 'done') return out;
     try {
       if (!deleting) await this.#d.core.deletePersistentVolume({ name }).catch((e: unknown) => (isKubeNotFound(e) ? undefined : Promise.reject(e)));
     } catch (err) {
       log.warn('deleting the PV failed; will retry', { error: describeFailure(err) });
       return { kind: 'retry', error: err };
     }
-    const out = await this.#removeFinalizer(pv, log);
-    if (out.kind === 'done') {
+    if (!again) {
       this.#d.metrics.deleteTotal.inc({ class: className });
       this.#d.metrics.deleteDuration.observe({ class: className }, (performance.now() - started) / 1000);
       log.info('deleted volume', { appInstance: ai });

@@ -324,6 +324,19 @@ describe('provisioning controller', function () {
     expect(await metrics.value('controller_persistentvolume_delete_total', { class: 'gold' })).to.equal(1);
   });
 
+  it('reclaim removes our finalizer before deleting the PV, and a re-run while the cache catches up calls Datera once', async () => {
+    await direct.createAppInstance({ name: 'pvc-r', storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] });
+    const pv = newVolume('pvc-r', { phase: 'Released' });
+    volumes.set(pv);
+    await settle();
+    expect(core.calls.map((c) => c.op)).to.deep.equal(['patchPV', 'deletePV']);
+    // The informer now delivers the PV without our finalizer (still Released, not yet deleting).
+    volumes.set({ ...pv, metadata: { ...pv.metadata, finalizers: ['kubernetes.io/pv-protection'] } });
+    await settle();
+    expect(sim.calls().filter((c) => c.path.includes('/app_instances/pvc-r'))).to.have.length(2); // offline + delete, once
+    expect(await metrics.value('controller_persistentvolume_delete_total', { class: 'gold' })).to.equal(1);
+  });
+
   it('an app instance already gone counts as deleted', async () => {
     volumes.set(newVolume('pvc-gone', { phase: 'Released' }));
     await settle();
