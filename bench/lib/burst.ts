@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: Apache-2.0
+// One measured burst: N claims created at once against a fresh control plane, timed until all are
+// Bound; then all deleted, timed until every app instance (and PV) is gone. Per contender it
+// records API requests at the API server (audit log), Datera calls (simulator call log), CPU and
+// memory of the process (/proc).
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { READ_VERBS, WRITE_VERBS, sumVerbs } from './audit.js';
+import { startCluster } from './cluster.js';
+import { scrapeOurs, startContender, type ContenderSettings, type Running } from './contenders.js';
+import { KubeError, Mirror, pool, retrying, type Kube, type KubeObject } from './kube.js';
+import { claim, preBoundVolume, storageClass } from './objects.js';
+import { StatsSampler, type ProcStats } from './proc.js';
+import { summariseCalls, type Sim } from './sim.js';
+
+export interface BurstOptions {
+  repoRoot: string;
+  workDir: string;
+  sim: Sim;
+  n: number;
+  settings: ContenderSettings;
+  latencyMs: number;
+  /** Claims (and deletes) in flight from the driver at once. */
+  concurrency: number;
+  /** Give up waiting for Bound / gone after this long (the result then says how far it got). */
+  boundTimeoutMs: number;
+  deleteTimeoutMs: number;
+  log: (msg: string) => void;
+}
+
+export interface PhaseCounts {
+  startup: Record<string, number>;
+  provision: Record<string, number>;
+  delete: Record<string, number>;
+}
+
+export interface BurstResult {
+  kind: string;
+  describe: string;
+  n: number;
+  provisionerName: string;
+  /** ms from spawn to "serving" (caches synced). */
+  readyMs?: number;
+  /** Ours: the effective settings from its start-up log (workers, client budgets). */
+  config?: Record<string, unknown>;
+  /** Seconds the driver took to send all N creates (shows it was not the bottleneck). */
+  createSec: number;
+  /** First claim create to the last claim seen Bound. Undefined when not all bound in time. */
+  allBoundSec?: number;
+  bound: number;
+  bindLatencySec: { p50: number; p90: number; max: number };
+  /** Delete of the first claim to: no app instance left / no PV left. */
+  appInstancesGoneSec?: number;
+  pvsGoneSec?: number;
+  deleteComplete: boolean;
+  appInstancesLeft: number;
+  pvsLeft: number;
+  kubeApi?: {
+    user: string;
+    counts: PhaseCounts;
+    provisionWritesPerVolume: number;
+    deleteWritesPerVolume: number;
+    /** get/list after start-up (start-up lists of informers excluded). */
+    readsOutsideWatches: number;
+    startupLists: number;
+    watches: number;
+  };
+  /** Ours only: its own /metrics at the end, to cross-check the audit counts. */
+  oursMetrics?: { kube: Record<string, number>; datera: Record<string, number> };
+  datera?: {
+    provision: ReturnType<typeof summariseCalls>;
+    delete: ReturnType<typeof summariseCalls>;
+    provisionCallsPerVolume: number;
+    deleteCallsPerVolume: number;
+  };
+  process?: {
+    startupCpuSec: number;
+    provisionCpuSec: number;
+    deleteCpuSec: number;
+    rssAtBoundMB: number;
+    peakRssMB: number;
+  };
+  error?: string;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+const WATCH = new Set(['watch']);
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Resolves when `cond()` holds (checked on every `kick()` and every `everyMs`) or after `ms` (false). */
+export function waitUntil(cond: () => boolean | Promise<boolean>, ms: number, everyMs = 250): { done: Promise<boolean>; kick: () => void } {
+  let kick: () => void = () => undefined;
+  const done = new Promise<boolean>((resolve) => {
+    const deadline = Date.now() + ms;
+    let checking = false;
+    let finished = false;
+    const check = async () => {
+      if (finished || checking) return;
+      checking = true;
+      try {
+        if (await cond()) {
+          finished = true;
+          clearInterval(t);
+          resolve(true);
+        } else if (Date.now() > deadline) {
+          finished = true;
+          clearInterval(t);
+          resolve(false);
+        }
+      } catch {
+        /* transient: check again */
+      } finally {
+        checking = false;
+      }
+    };
+    const t = setInterval(check, everyMs);
+    kick = () => void check();
+    void check();
+  });
+  return { done, kick: () => kick() };
+}
+
+export async function runBurst(o: BurstOptions): Promise<BurstResult> {
+  const tag = randomBytes(3).toString('hex');
+  const label = `${o.settings.kind}-${o.n}`;
+  const dir = join(o.workDir, `burst-${label}-${tag}`);
+  const ns = `bench-${label}`;
+  const cls = `bench-${label}-${tag}`;
+  const provisionerName = `bench.datera.io/${label}-${tag}`;
+  const isFloor = o.settings.runner === 'floor';
+  const result: BurstResult = {
+    kind: o.settings.kind,
+    describe: o.settings.describe,
+    n: o.n,
+    provisionerName,
+    createSec: 0,
+    bound: 0,
+    bindLatencySec: { p50: 0, p90: 0, max: 0 },
+    deleteComplete: false,
+    appInstancesLeft: 0,
+    pvsLeft: 0,
+  };
+  const cluster = await startCluster(dir);
+  const { kube } = cluster;
+  let running: Running | undefined;
+  let sampler: StatsSampler | undefined;
+  const mirrors: Mirror[] = [];
+  try {
+    await kube.req('POST', '/api/v1/namespaces', { metadata: { name: ns } });
+    await kube.req('POST', '/apis/storage.k8s.io/v1/storageclasses', storageClass(cls, provisionerName));
+    await o.sim.reset();
+    await o.sim.setFaults({ latencyMs: o.latencyMs });
+
+    let id: { user: string; kubeconfig: string } | undefined;
+    if (!isFloor) {
+      id = await cluster.identity(o.settings.kind);
+      running = await startContender({
+        repoRoot: o.repoRoot,
+        settings: o.settings,
+        kubeconfig: id.kubeconfig,
+        simUrl: o.sim.url,
+        provisionerName,
+        namespace: ns,
+        logFile: join(dir, `${o.settings.kind}.log`),
+      });
+      result.readyMs = running.readyMs;
+      if (running.config) result.config = running.config;
+      sampler = new StatsSampler(running.proc.pid);
+    }
+
+    // Observers: claims (Bound times) and PVs (gone, and the floor's instant reclaim).
+    const createdAt = new Map<string, number>();
+    const boundAt = new Map<string, number>();
+    const allBound = waitUntil(() => boundAt.size >= o.n, o.boundTimeoutMs);
+    const claims = new Mirror(kube, `/api/v1/namespaces/${ns}/persistentvolumeclaims`, {
+      onUpsert: (c) => {
+        if (c.status?.phase === 'Bound' && !boundAt.has(c.metadata.name)) {
+          boundAt.set(c.metadata.name, Date.now());
+          if (boundAt.size >= o.n) allBound.kick();
+        }
+      },
+    });
+    let deleting = false;
+    const floorDeleted = new Set<string>();
+    const volumes = new Mirror(kube, '/api/v1/persistentvolumes', {
+      onUpsert: (pv) => {
+        if (isFloor && deleting && pv.status?.phase === 'Released' && !floorDeleted.has(pv.metadata.name)) {
+          floorDeleted.add(pv.metadata.name);
+          void retrying(() => kube.req('DELETE', `/api/v1/persistentvolumes/${pv.metadata.name}`)).catch(() => floorDeleted.delete(pv.metadata.name));
+        }
+      },
+    });
+    mirrors.push(claims, volumes);
+    await Promise.all([claims.start(), volumes.start()]);
+
+    const startStats: ProcStats | undefined = sampler?.sample();
+    const names = Array.from({ length: o.n }, (_, i) => `c-${String(i).padStart(5, '0')}`);
+    o.log(`  ${label}: creating ${o.n} claims`);
+    const t0 = Date.now();
+    await pool(names, o.concurrency, async (name) => {
+      let created: KubeObject;
+      try {
+        created = await retrying(() => kube.req<KubeObject>('POST', `/api/v1/namespaces/${ns}/persistentvolumeclaims`, claim(name, cls)));
+      } catch (err) {
+        if (!(err instanceof KubeError && err.status === 409)) throw err;
+        created = await kube.req<KubeObject>('GET', `/api/v1/namespaces/${ns}/persistentvolumeclaims/${name}`);
+      }
+      createdAt.set(name, Date.now());
+      if (isFloor) {
+        // The floor: a provisioner with zero cost writes the PV the moment the claim exists.
+        await retrying(() =>
+          kube.req('POST', '/api/v1/persistentvolumes', preBoundVolume({
+            claim: { namespace: ns, name, uid: created.metadata.uid! },
+            className: cls,
+            provisioner: provisionerName,
+            simUrl: o.sim.url,
+            finalizer: false,
+          })),
+        );
+      }
+    });
+    result.createSec = round((Date.now() - t0) / 1000);
+    o.log(`  ${label}: claims created in ${result.createSec} s; waiting for Bound`);
+    const okBound = await allBound.done;
+    const boundStats = sampler?.sample();
+    result.bound = boundAt.size;
+    if (okBound) result.allBoundSec = round((Math.max(...boundAt.values()) - t0) / 1000);
+    const lat = names.filter((n) => boundAt.has(n)).map((n) => (boundAt.get(n)! - createdAt.get(n)!) / 1000).sort((a, b) => a - b);
+    result.bindLatencySec = { p50: round(quantile(lat, 0.5)), p90: round(quantile(lat, 0.9)), max: round(lat[lat.length - 1] ?? 0) };
+    o.log(`  ${label}: ${result.bound}/${o.n} bound${okBound ? ` in ${result.allBoundSec} s` : ' (timed out)'}`);
+
+    // Late events of the burst land in the provisioning window, not the delete window.
+    await new Promise((r) => setTimeout(r, 2000));
+    const simProvision = isFloor ? [] : await o.sim.calls(t0);
+
+    const tDel = Date.now();
+    deleting = true;
+    await pool(names, o.concurrency, async (name) => {
+      try {
+        await retrying(() => kube.req('DELETE', `/api/v1/namespaces/${ns}/persistentvolumeclaims/${name}`));
+      } catch (err) {
+        if (!(err instanceof KubeError && err.status === 404)) throw err;
+      }
+    });
+    let aiGoneAt: number | undefined;
+    let pvGoneAt: number | undefined;
+    const gone = waitUntil(async () => {
+      if (aiGoneAt === undefined && (isFloor || (await o.sim.count()) === 0)) aiGoneAt = Date.now();
+      if (pvGoneAt === undefined && volumes.objects.size === 0) pvGoneAt = Date.now();
+      return aiGoneAt !== undefined && pvGoneAt !== undefined;
+    }, o.deleteTimeoutMs, 250);
+    result.deleteComplete = await gone.done;
+    const endStats = sampler?.stop();
+    if (aiGoneAt !== undefined && !isFloor) result.appInstancesGoneSec = round((aiGoneAt - tDel) / 1000);
+    if (pvGoneAt !== undefined) result.pvsGoneSec = round((pvGoneAt - tDel) / 1000);
+    result.appInstancesLeft = isFloor ? 0 : await o.sim.count();
+    result.pvsLeft = volumes.objects.size;
+    o.log(`  ${label}: delete ${result.deleteComplete ? `done: app instances gone in ${result.appInstancesGoneSec ?? '-'} s, PVs in ${result.pvsGoneSec} s` : `incomplete (${result.appInstancesLeft} app instances, ${result.pvsLeft} PVs left)`}`);
+    await new Promise((r) => setTimeout(r, 1000)); // let the last audit lines flush
+
+    if (!isFloor && id && running) {
+      const counts: PhaseCounts = {
+        startup: cluster.audit.count(id.user, 0, t0),
+        provision: cluster.audit.count(id.user, t0, tDel),
+        delete: cluster.audit.count(id.user, tDel),
+      };
+      const afterStart = { ...counts.provision };
+      for (const [k, v] of Object.entries(counts.delete)) afterStart[k] = (afterStart[k] ?? 0) + v;
+      result.kubeApi = {
+        user: id.user,
+        counts,
+        provisionWritesPerVolume: round(sumVerbs(counts.provision, WRITE_VERBS) / o.n, 3),
+        deleteWritesPerVolume: round(sumVerbs(counts.delete, WRITE_VERBS) / o.n, 3),
+        readsOutsideWatches: sumVerbs(afterStart, READ_VERBS),
+        startupLists: sumVerbs(counts.startup, READ_VERBS),
+        watches: sumVerbs(counts.startup, WATCH) + sumVerbs(afterStart, WATCH),
+      };
+      if (running.httpUrl) result.oursMetrics = await scrapeOurs(running.httpUrl).catch(() => undefined);
+      const simDelete = await o.sim.calls(tDel);
+      const prov = summariseCalls(simProvision.filter((c) => c.at < tDel));
+      const del = summariseCalls(simDelete);
+      result.datera = {
+        provision: prov,
+        delete: del,
+        provisionCallsPerVolume: round(prov.total / o.n, 3),
+        deleteCallsPerVolume: round(del.total / o.n, 3),
+      };
+      if (startStats && boundStats && endStats) {
+        result.process = {
+          startupCpuSec: round(startStats.cpuSec),
+          provisionCpuSec: round(boundStats.cpuSec - startStats.cpuSec),
+          deleteCpuSec: round(endStats.cpuSec - boundStats.cpuSec),
+          rssAtBoundMB: round(boundStats.rssMB, 1),
+          peakRssMB: round(endStats.hwmMB, 1),
+        };
+      }
+    }
+  } catch (err) {
+    result.error = (err as Error).stack ?? String(err);
+    o.log(`  ${label}: ERROR ${(err as Error).message}`);
+  } finally {
+    sampler?.stop();
+    for (const m of mirrors) await m.stop();
+    await running?.proc.kill('SIGTERM', 10_000);
+    await cluster.stop();
+  }
+  return result;
+}

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+// The provisioners under test: ours (node lib/main.ts, as a real process) and the Go peer
+// (bench/peer, on sig-storage-lib-external-provisioner v13) at library defaults or tuned.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { SIM_USER } from './sim.js';
+import { startChild, type Child } from './proc.js';
+
+export type ContenderKind = 'ours' | 'peer-default' | 'peer-tuned' | 'floor' | 'ours-tsx' | 'ours-tuned' | `peer-tune-${string}`;
+
+export interface ContenderSettings {
+  /** Label in results. */
+  kind: ContenderKind;
+  /** What runs: our provisioner, the Go peer, or nothing (the floor). */
+  runner: 'ours' | 'peer' | 'floor';
+  /** Ours only: extra node flags (e.g. a preload of an experiment). */
+  nodeArgs?: string[];
+  /** Ours only: how it is run (compiled JavaScript as shipped, or TypeScript through tsx). */
+  mode?: OursMode;
+  /** Human description for the report. */
+  describe: string;
+  /** Extra command-line arguments (after the common ones). */
+  args: string[];
+}
+
+export type OursMode = 'dist' | 'tsx';
+
+/** Our provisioner at its shipped defaults (no tuning flags; the effective values are read from its start-up log). */
+export function oursSettings(mode: OursMode, extra: string[] = []): ContenderSettings {
+  const how = mode === 'dist' ? 'node <snapshot>/dist/lib/main.js' : 'node --import tsx <snapshot>/lib/main.ts';
+  return {
+    kind: mode === 'tsx' ? 'ours-tsx' : 'ours',
+    runner: 'ours',
+    mode,
+    describe: `ours (${how})${extra.length ? `: ${extra.join(' ')}` : ', shipped defaults'}`,
+    args: extra,
+  };
+}
+
+/** Ours with the tuned peer's client limits (QPS 1000 / burst 2000 for PV writes). */
+export function oursTunedSettings(t: { qps: number; burst: number }): ContenderSettings {
+  return { ...oursSettings('dist', ['--kube-api-qps', String(t.qps), '--kube-api-burst', String(t.burst)]), kind: 'ours-tuned' };
+}
+
+export interface Snapshot {
+  /** Root holding lib/ (and package.json) as copied at the start of the run. */
+  root: string;
+  distEntry: string;
+  tsxEntry: string;
+  /** sha256 of the copied lib/ files (path + content), first 12 hex digits. */
+  libHash: string;
+}
+
+let snapshot: Snapshot | undefined;
+
+/**
+ * Copies lib/ at the start of the run and compiles the copy with tsc, so that every run of ours
+ * and the simulator uses the same code even while lib/ changes in the working tree. Ours runs the
+ * compiled JavaScript as the shipped image does (dist/lib/main.js); the tsx mode runs the copied
+ * TypeScript.
+ */
+export function takeSnapshot(repoRoot: string, workDir: string): Snapshot {
+  const root = join(workDir, 'src');
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  cpSync(join(repoRoot, 'lib'), join(root, 'lib'), { recursive: true });
+  cpSync(join(repoRoot, 'package.json'), join(root, 'package.json'));
+  writeFileSync(
+    join(root, 'tsconfig.json'),
+    JSON.stringify({
+      extends: join(repoRoot, 'tsconfig.json'),
+      compilerOptions: { rootDir: '.', outDir: 'dist', noEmit: false, types: ['node'], sourceMap: false },
+      include: ['lib'],
+      exclude: [],
+    }),
+  );
+  const distEntry = join(root, 'dist/lib/main.js');
+  try {
+    execFileSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.json')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    // Type errors still emit JavaScript; only a missing entry point is fatal.
+    if (!existsSync(distEntry)) throw new Error(`compiling lib/ failed: ${(err as { stdout?: Buffer }).stdout?.toString() ?? err}`);
+  }
+  const h = createHash('sha256');
+  const walk = (dir: string, rel: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (e.isDirectory()) walk(join(dir, e.name), `${rel}/${e.name}`);
+      else h.update(`${rel}/${e.name}\0`).update(readFileSync(join(dir, e.name)));
+    }
+  };
+  walk(join(root, 'lib'), 'lib');
+  snapshot = { root, distEntry, tsxEntry: join(root, 'lib/main.ts'), libHash: h.digest('hex').slice(0, 12) };
+  return snapshot;
+}
+
+function oursEntry(repoRoot: string, mode: OursMode | undefined): string[] {
+  const s = snapshot ?? takeSnapshot(repoRoot, join(repoRoot, 'bench/results/tmp/snapshot'));
+  return mode === 'tsx' ? ['--import', 'tsx', s.tsxEntry] : [s.distEntry];
+}
+
+export function peerDefaultSettings(): ContenderSettings {
+  return { kind: 'peer-default', runner: 'peer', describe: 'peer defaults: client-go QPS 5 / burst 10 (unset), Threadiness 4, blocking PV save', args: [] };
+}
+
+/** The best peer settings found (see bench/README.md "Tuning the peer"). */
+export interface PeerTuning {
+  qps: number;
+  burst: number;
+  threads: number;
+  pvSaveQps?: number;
+}
+
+export function peerTunedSettings(t: PeerTuning, kind: ContenderKind = 'peer-tuned'): ContenderSettings {
+  const args = ['--kube-api-qps', String(t.qps), '--kube-api-burst', String(t.burst), '--threadiness', String(t.threads)];
+  if (t.pvSaveQps && t.pvSaveQps > 0) args.push('--pv-save-qps', String(t.pvSaveQps));
+  return { kind, runner: 'peer', describe: `peer tuned: ${args.join(' ')}`, args };
+}
+
+export function floorSettings(): ContenderSettings {
+  return { kind: 'floor', runner: 'floor', describe: 'floor: no provisioner; the driver writes each PV pre-bound right after its claim, and deletes it once Released', args: [] };
+}
+
+export interface Running {
+  settings: ContenderSettings;
+  proc: Child;
+  /** Ours only: the HTTP endpoint (/metrics, /readyz). */
+  httpUrl?: string;
+  startedAt: number;
+  /** Wall ms from spawn to "caches synced / controller started". */
+  readyMs: number;
+  /** Ours: the effective settings it logged at start-up. */
+  config?: Record<string, unknown>;
+}
+
+let peerBin: string | undefined;
+/** Path of the peer binary, built once (cached outside the tree) by bench/peer/build.sh. */
+export function peerBinary(repoRoot: string): string {
+  peerBin ??= execFileSync(join(repoRoot, 'bench/peer/build.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
+  return peerBin;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface StartInput {
+  repoRoot: string;
+  settings: ContenderSettings;
+  kubeconfig: string;
+  simUrl: string;
+  provisionerName: string;
+  namespace: string;
+  logFile: string;
+  httpPort?: number;
+}
+
+/** Starts a contender and resolves once it says it is serving (informer caches synced). */
+export async function startContender(i: StartInput): Promise<Running> {
+  if (i.settings.runner === 'ours') {
+    const entry = oursEntry(i.repoRoot, i.settings.mode); // compiles once, before the clock starts
+    const port = i.httpPort ?? (await freePort());
+    const startedAt = Date.now();
+    const proc = startChild(
+      'ours',
+      process.execPath,
+      [
+        ...(i.settings.nodeArgs ?? []),
+        ...(process.env.BENCH_OURS_NODE_ARGS ?? '').split(' ').filter(Boolean),
+        ...entry,
+        '--provisioner-name', i.provisionerName,
+        '--namespace', i.namespace,
+        '--kubeconfig', i.kubeconfig,
+        '--http-address', '127.0.0.1',
+        '--http-port', String(port),
+        '--leader-elect=false',
+        '--credentials-dir', '/nonexistent',
+        ...i.settings.args,
+      ],
+      { cwd: i.repoRoot, env: { DAT_MGMT: i.simUrl, DAT_USER: SIM_USER.name, DAT_PASS: SIM_USER.password, LOG_LEVEL: 'info' }, logFile: i.logFile },
+    );
+    await proc.waitFor(/"message":"provisioner running"/, 120_000);
+    const readyMs = Date.now() - startedAt;
+    let config: Record<string, unknown> | undefined;
+    try {
+      const line = (await proc.waitFor(/^\{.*"message":"starting".*\}$/, 1000))[0];
+      const c = (JSON.parse(line) as { config: Record<string, unknown> }).config;
+      config = Object.fromEntries(['workers', 'kubeApiQps', 'kubeApiBurst', 'eventQps', 'eventBurst', 'provisioningEventDelayMs', 'retryInitialMs'].filter((k) => k in c).map((k) => [k, c[k]]));
+    } catch {
+      /* older builds log differently: leave it out */
+    }
+    return { settings: i.settings, proc, httpUrl: `http://127.0.0.1:${port}`, startedAt, readyMs, ...(config ? { config } : {}) };
+  }
+  if (i.settings.runner === 'floor') throw new Error('the floor has no process');
+  const bin = peerBinary(i.repoRoot);
+  const startedAt = Date.now();
+  const proc = startChild(
+    i.settings.kind,
+    bin,
+    [
+      '--kubeconfig', i.kubeconfig,
+      '--provisioner', i.provisionerName,
+      '--endpoint', i.simUrl,
+      '--namespace', i.namespace,
+      ...i.settings.args,
+    ],
+    { env: { DAT_USER: SIM_USER.name, DAT_PASS: SIM_USER.password }, logFile: i.logFile },
+  );
+  await proc.waitFor(/Started provisioner controller/, 120_000);
+  return { settings: i.settings, proc, startedAt, readyMs: Date.now() - startedAt };
+}
+
+/** Our /metrics: Kubernetes API requests by "verb resource", and Datera calls by "method route". */
+export async function scrapeOurs(httpUrl: string): Promise<{ kube: Record<string, number>; datera: Record<string, number> }> {
+  const res = await request(`${httpUrl}/metrics`);
+  const text = await res.body.text();
+  const kube: Record<string, number> = {};
+  const datera: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    let m = /^kubernetes_api_requests_total\{(.*)\} (\S+)$/.exec(line);
+    if (m) {
+      const l = labels(m[1]!);
+      const k = `${l.verb} ${l.resource}`;
+      kube[k] = (kube[k] ?? 0) + Number(m[2]);
+      continue;
+    }
+    m = /^datera_request_duration_seconds_count\{(.*)\} (\S+)$/.exec(line);
+    if (m) {
+      const l = labels(m[1]!);
+      const k = `${l.method} ${l.route}`;
+      datera[k] = (datera[k] ?? 0) + Number(m[2]);
+    }
+  }
+  return { kube, datera };
+}
+
+function labels(s: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of s.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) out[m[1]!] = m[2]!;
+  return out;
+}

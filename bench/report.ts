@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: Apache-2.0
+// Turns a results JSON into the markdown report (tables, targets met or not with the measured
+// numbers, the evidence behind each miss) and an SVG bar chart. Every number comes from the JSON.
+// Regenerate by hand: npx tsx bench/report.ts bench/results/<date>-<label>.json [--latest] [--with other.json ...]
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { BurstResult } from './lib/burst.js';
+import type { PeerTuning } from './lib/contenders.js';
+import type { FaultResult } from './lib/faults.js';
+import type { ScaleResult } from './lib/scale.js';
+import type { ProfileSummary } from './profile.js';
+
+export interface BenchResults {
+  label: string;
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  durationSec: number;
+  machine: {
+    nproc: number;
+    cpuModel: string;
+    memGiB: number;
+    kernel: string;
+    node: string;
+    go: string;
+    loadavgStart: number[];
+    loadavgEnd: number[];
+    kubernetes: string;
+  };
+  git: { commit: string; libChanges: string[]; libHash?: string };
+  settings: {
+    latencyMs: number;
+    concurrency: number;
+    kcm: { kcmQps: number; kcmBurst: number; pvSyncPeriod: string };
+    apiserver: string;
+    oursMode: string;
+    contenders: Record<string, string>;
+    peerTuning: PeerTuning;
+  };
+  bursts: BurstResult[];
+  tuning?: Array<{ tuning: PeerTuning | 'floor'; result: BurstResult }>;
+  profile?: { n: number; file: string; summary: ProfileSummary; cpuSec?: BurstResult['process'] };
+  scale?: ScaleResult & { cacheMemory?: Record<string, unknown> };
+  faults?: FaultResult[];
+}
+
+export interface Target {
+  id: string;
+  target: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+const ORDER = ['floor', 'ours', 'ours-tuned', 'ours-tsx', 'peer-tuned', 'peer-default'];
+const NAMES: Record<string, string> = {
+  floor: 'floor (no provisioner)',
+  ours: 'ours',
+  'ours-tuned': 'ours at QPS 1000',
+  'ours-tsx': 'ours under tsx',
+  'peer-tuned': 'peer tuned',
+  'peer-default': 'peer defaults',
+};
+const COLORS: Record<string, string> = {
+  floor: '#9e9e9e',
+  ours: '#1565c0',
+  'ours-tuned': '#64b5f6',
+  'ours-tsx': '#90caf9',
+  'peer-tuned': '#ef6c00',
+  'peer-default': '#c62828',
+};
+
+const f = (x: number | undefined, d = 1) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
+const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+
+function byKind(bursts: BurstResult[], n: number): Map<string, BurstResult> {
+  return new Map(bursts.filter((b) => b.n === n).map((b) => [b.kind, b]));
+}
+
+/** Seconds to all Bound, or a lower bound ("> x") when the run gave up. */
+function boundCell(b: BurstResult | undefined): string {
+  if (!b) return '–';
+  if (b.error && b.allBoundSec === undefined) return 'error';
+  if (b.allBoundSec === undefined) return `> ${f((b.bindLatencySec.max ?? 0))} (${b.bound}/${b.n})`;
+  return f(b.allBoundSec);
+}
+
+export function evaluateTargets(r: BenchResults): Target[] {
+  const out: Target[] = [];
+  const nMax = Math.max(...r.bursts.map((b) => b.n), 0);
+  const at = byKind(r.bursts, 1000).size ? byKind(r.bursts, 1000) : byKind(r.bursts, nMax);
+  const nT = at.size ? [...at.values()][0]!.n : 0;
+  const ours = at.get('ours');
+  const pd = at.get('peer-default');
+  const pt = at.get('peer-tuned');
+  const floor = at.get('floor');
+  const note = nT !== 1000 ? ` (N=${nT}; the target is stated for N=1000)` : '';
+  if (ours?.allBoundSec !== undefined) {
+    if (pd) {
+      const x = ratio(pd.allBoundSec, ours.allBoundSec);
+      out.push({ id: 'vs-peer-default', target: `N=1000 at ${r.settings.latencyMs} ms: all Bound ≥3x sooner than the peer at defaults`, measured: `${f(pd.allBoundSec)} s vs ${f(ours.allBoundSec)} s = ${f(x, 2)}x${note}`, met: x === undefined ? undefined : x >= 3 });
+    }
+    if (pt) {
+      const x = ratio(pt.allBoundSec, ours.allBoundSec);
+      out.push({ id: 'vs-peer-tuned', target: 'N=1000: all Bound ≥1.5x sooner than the peer tuned', measured: `${f(pt.allBoundSec)} s vs ${f(ours.allBoundSec)} s = ${f(x, 2)}x${note}`, met: x === undefined ? undefined : x >= 1.5 });
+    }
+    if (floor) {
+      const x = ratio(ours.allBoundSec, floor.allBoundSec);
+      out.push({ id: 'vs-floor', target: 'N=1000: all Bound within 1.25x of the floor', measured: `${f(ours.allBoundSec)} s vs floor ${f(floor.allBoundSec)} s = ${f(x, 2)}x${note}`, met: x === undefined ? undefined : x <= 1.25 });
+    }
+  } else if (ours) {
+    out.push({ id: 'vs-floor', target: 'N=1000: all Bound', measured: `ours did not bind all claims (${ours.bound}/${ours.n})`, met: false });
+  }
+  const oursRuns = r.bursts.filter((b) => b.kind === 'ours' && b.kubeApi);
+  if (oursRuns.length) {
+    const maxW = Math.max(...oursRuns.map((b) => b.kubeApi!.provisionWritesPerVolume));
+    const reads = oursRuns.reduce((s, b) => s + b.kubeApi!.readsOutsideWatches, 0);
+    out.push({
+      id: 'api-writes',
+      target: '≤2 Kubernetes API writes per provisioned volume and no reads outside watches',
+      measured: `${oursRuns.map((b) => `N=${b.n}: ${f(b.kubeApi!.provisionWritesPerVolume, 3)} writes/volume`).join(', ')}; ${reads} get/list after start-up`,
+      met: maxW <= 2 && reads === 0,
+    });
+  }
+  const s = r.scale?.contenders.find((c) => c.kind === 'ours');
+  if (s && r.scale) {
+    const N = r.scale.n.toLocaleString('en');
+    out.push({ id: 'scale-rss', target: `${N} bound claims: RSS ≤150 MB`, measured: `${f(s.rssAtSyncedMB)} MB once caches synced (${f(s.rssAfterSettleMB)} MB after settling, peak ${f(s.peakRssMB)} MB)`, met: s.rssAtSyncedMB <= 150 && s.rssAfterSettleMB <= 150 });
+    out.push({ id: 'scale-ready', target: `${N} bound claims: ready ≤5 s`, measured: s.readyMs === undefined ? 'never ready' : `${f(s.readyMs / 1000, 2)} s from spawn to /readyz 200 (initial lists ${s.cachesSyncedMs} ms)`, met: s.readyMs !== undefined && s.readyMs <= 5000 });
+    out.push({ id: 'scale-datera', target: `${N} bound claims: 0 Datera calls at start-up`, measured: `${s.dateraCalls} calls`, met: s.dateraCalls === 0 });
+  }
+  const fr = (r.faults ?? []).filter((x) => x.kind === 'ours');
+  if (fr.length) {
+    const bad = fr.filter((x) => !x.check || x.error || x.check.leaked || x.check.duplicates || x.check.unbound);
+    out.push({
+      id: 'faults',
+      target: 'fault runs: 0 leaked / 0 duplicated / 0 unbound',
+      measured: fr.map((x) => `${x.fault}: ${x.check ? `${x.check.leaked}/${x.check.duplicates}/${x.check.unbound}` : 'error'}`).join('; '),
+      met: bad.length === 0,
+    });
+  }
+  return out;
+}
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+/** Markdown for a results object; `chart` is the SVG file name to embed; `supplements` are other runs shown after it. */
+export function markdown(r: BenchResults, chart: string, supplements: Array<{ file: string; results: BenchResults }> = []): string {
+  const ns = [...new Set(r.bursts.map((b) => b.n))].sort((a, b) => a - b);
+  const kinds = ORDER.filter((k) => r.bursts.some((b) => b.kind === k));
+  const L: string[] = [];
+  const m = r.machine;
+  L.push(`# Benchmark: our provisioner vs the Go peer (sig-storage-lib-external-provisioner v13)`);
+  L.push('');
+  L.push(`Run \`${r.runId}\` (${r.startedAt} → ${r.finishedAt}, ${Math.round(r.durationSec / 60)} min). Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memGiB} GiB, Linux ${m.kernel}, Node ${m.node}, ${m.go}; load average ${m.loadavgStart.join(' / ')} at start, ${m.loadavgEnd.join(' / ')} at the end (the machine is shared). Kubernetes ${m.kubernetes}. Commit ${r.git.commit.slice(0, 12)}${r.git.libChanges.length ? ` plus ${r.git.libChanges.length} uncommitted path(s) under lib/ (the working tree is what ran)` : ''}.`);
+  L.push('');
+  L.push(`Settings: simulator ${r.settings.latencyMs} ms per call; kube-controller-manager QPS ${r.settings.kcm.kcmQps} / burst ${r.settings.kcm.kcmBurst}, PV sync period ${r.settings.kcm.pvSyncPeriod}; ${r.settings.apiserver}; the driver keeps ${r.settings.concurrency} creates/deletes in flight. A fresh control plane per measured run.`);
+  L.push('');
+  for (const k of kinds) L.push(`- **${NAMES[k] ?? k}**: ${r.settings.contenders[k] ?? r.bursts.find((b) => b.kind === k)?.describe ?? ''}`);
+  L.push('');
+
+  if (ns.length) {
+    L.push('## Time until every claim is Bound (seconds; N claims created at once)');
+    L.push('');
+    const ratioCols = kinds.includes('ours') ? [
+      ...(kinds.includes('peer-default') ? ['peer defaults ÷ ours'] : []),
+      ...(kinds.includes('peer-tuned') ? ['peer tuned ÷ ours'] : []),
+      ...(kinds.includes('floor') ? ['ours ÷ floor'] : []),
+    ] : [];
+    L.push(table(['N', ...kinds.map((k) => NAMES[k] ?? k), ...ratioCols], ns.map((n) => {
+      const b = byKind(r.bursts, n);
+      const o = b.get('ours')?.allBoundSec;
+      const cells = kinds.map((k) => boundCell(b.get(k)));
+      const rat: string[] = [];
+      if (kinds.includes('ours')) {
+        if (kinds.includes('peer-default')) rat.push(`${f(ratio(b.get('peer-default')?.allBoundSec, o), 2)}x`);
+        if (kinds.includes('peer-tuned')) rat.push(`${f(ratio(b.get('peer-tuned')?.allBoundSec, o), 2)}x`);
+        if (kinds.includes('floor')) rat.push(`${f(ratio(o, b.get('floor')?.allBoundSec), 2)}x`);
+      }
+      return [String(n), ...cells, ...rat];
+    })));
+    L.push('');
+    L.push('Per-claim latency (create → Bound), p50 / p90 seconds:');
+    L.push('');
+    L.push(table(['N', ...kinds.map((k) => NAMES[k] ?? k)], ns.map((n) => {
+      const b = byKind(r.bursts, n);
+      return [String(n), ...kinds.map((k) => { const x = b.get(k); return x ? `${f(x.bindLatencySec.p50)} / ${f(x.bindLatencySec.p90)}` : '–'; })];
+    })));
+    L.push('');
+    L.push('## After deleting every claim: seconds until all app instances are gone (PVs gone)');
+    L.push('');
+    L.push(table(['N', ...kinds.map((k) => NAMES[k] ?? k)], ns.map((n) => {
+      const b = byKind(r.bursts, n);
+      return [String(n), ...kinds.map((k) => {
+        const x = b.get(k);
+        if (!x) return '–';
+        if (!x.deleteComplete) return `incomplete (${x.appInstancesLeft} AIs, ${x.pvsLeft} PVs left)`;
+        return k === 'floor' ? `– (${f(x.pvsGoneSec)})` : `${f(x.appInstancesGoneSec)} (${f(x.pvsGoneSec)})`;
+      })];
+    })));
+    L.push('');
+    L.push('## Cost per volume (from the API server\'s audit log, the simulator\'s call log and /proc)');
+    L.push('');
+    const procKinds = kinds.filter((k) => k !== 'floor');
+    const rows: string[][] = [];
+    for (const n of ns) {
+      const b = byKind(r.bursts, n);
+      const cell = (k: string, fn: (x: BurstResult) => string) => { const x = b.get(k); return x ? fn(x) : '–'; };
+      rows.push([`N=${n}: Kubernetes writes per volume, provisioning / deleting`, ...procKinds.map((k) => cell(k, (x) => x.kubeApi ? `${f(x.kubeApi.provisionWritesPerVolume, 2)} / ${f(x.kubeApi.deleteWritesPerVolume, 2)}` : '–'))]);
+      rows.push([`N=${n}: get/list after start-up (start-up lists)`, ...procKinds.map((k) => cell(k, (x) => x.kubeApi ? `${x.kubeApi.readsOutsideWatches} (${x.kubeApi.startupLists})` : '–'))]);
+      rows.push([`N=${n}: Datera calls per volume, provisioning / deleting`, ...procKinds.map((k) => cell(k, (x) => x.datera ? `${f(x.datera.provisionCallsPerVolume, 2)} / ${f(x.datera.deleteCallsPerVolume, 2)}` : '–'))]);
+      rows.push([`N=${n}: CPU seconds start-up / provisioning / deleting`, ...procKinds.map((k) => cell(k, (x) => x.process ? `${f(x.process.startupCpuSec, 2)} / ${f(x.process.provisionCpuSec, 2)} / ${f(x.process.deleteCpuSec, 2)}` : '–'))]);
+      rows.push([`N=${n}: CPU ms per provisioned volume`, ...procKinds.map((k) => cell(k, (x) => x.process ? f((1000 * x.process.provisionCpuSec) / x.n, 2) : '–'))]);
+      rows.push([`N=${n}: peak RSS MB`, ...procKinds.map((k) => cell(k, (x) => x.process ? f(x.process.peakRssMB) : '–'))]);
+    }
+    L.push(table(['', ...procKinds.map((k) => NAMES[k] ?? k)], rows));
+    L.push('');
+    const cross = r.bursts.filter((b) => b.oursMetrics && b.kubeApi && b.kind === 'ours');
+    if (cross.length) {
+      L.push('Cross-check of ours: its own `/metrics` (`kubernetes_api_requests_total`, typed calls, no watches) against the audit log:');
+      L.push('');
+      L.push(table(['N', 'request', 'audit log', '/metrics'], cross.flatMap((b) => {
+        const audit: Record<string, number> = {};
+        for (const ph of Object.values(b.kubeApi!.counts) as Array<Record<string, number>>) for (const [k, v] of Object.entries(ph)) if (!k.startsWith('watch ')) audit[k] = (audit[k] ?? 0) + v;
+        const keys = [...new Set([...Object.keys(audit), ...Object.keys(b.oursMetrics!.kube)])].sort();
+        return keys.map((k) => [String(b.n), k, String(audit[k] ?? 0), String(b.oursMetrics!.kube[k] ?? 0)]);
+      })));
+      L.push('');
+    }
+  }
+
+  if (r.scale) {
+    const s = r.scale;
+    L.push(`## Start-up with ${s.n.toLocaleString('en')} bound claims and PVs`);
+    L.push('');
+    L.push(`Populated in ${f(s.populateSec)} s; the binder had bound them all after ${f(s.allBoundSec)} s. Each provisioner then starts alone; RSS is sampled as soon as it reports its caches synced, and again ${'5'} s later.`);
+    L.push('');
+    L.push(table(['', 'ready (ms)', 'initial lists (ms)', 'RSS at sync (MB)', 'RSS after 5 s (MB)', 'peak RSS (MB)', 'CPU s', 'Datera calls', 'API requests'], s.contenders.map((c) => [
+      NAMES[c.kind] ?? c.kind,
+      c.readyMs === undefined ? (c.error ?? 'never') : String(c.readyMs),
+      c.cachesSyncedMs === undefined ? '–' : String(c.cachesSyncedMs),
+      f(c.rssAtSyncedMB), f(c.rssAfterSettleMB), f(c.peakRssMB), f(c.cpuSec, 2), String(c.dateraCalls),
+      Object.entries(c.kubeApi).map(([k, v]) => `${k} ${v}`).join(', '),
+    ])));
+    L.push('');
+    L.push('"ready": ours, spawn → first 200 from `/readyz`; the peer has no readiness endpoint, so spawn → "Started provisioner controller" (after its informers synced).');
+    L.push('');
+  }
+
+  if (r.faults?.length) {
+    L.push('## Fault runs (500-claim burst each)');
+    L.push('');
+    L.push(table(['fault', 'contender', 'all Bound (s)', 'unbound', 'leaked', 'duplicates', 'untagged', 'left after delete (AIs / PVs)', 'detail'], r.faults.map((x) => [
+      x.fault,
+      NAMES[x.kind] ?? x.kind,
+      x.allBoundSec === undefined ? 'not all' : f(x.allBoundSec),
+      x.check ? String(x.check.unbound) : 'error',
+      x.check ? String(x.check.leaked) : '–',
+      x.check ? String(x.check.duplicates) : '–',
+      x.check ? String(x.check.untagged) : '–',
+      x.afterDelete ? `${x.afterDelete.appInstancesLeft} / ${x.afterDelete.pvsLeft}` : '–',
+      x.error ? `error: ${x.error.split('\n')[0]}` :
+        x.kills ? `${x.kills.length} kills at ${x.kills.map((k) => k.appInstances).join(', ')} app instances (${x.kills.map((k) => k.bound).join(', ')} bound); ${x.dateraCalls?.total ?? 0} Datera calls` :
+        x.restart ? `restart at ${x.restart.bound} bound, took ${f(x.restart.tookSec)} s` :
+        x.dateraCalls ? `${x.dateraCalls.faults} injected faults in ${x.dateraCalls.total} calls, ${x.dateraCalls.logins} logins` : '',
+    ])));
+    L.push('');
+  }
+
+  const targets = evaluateTargets(r);
+  if (targets.length) {
+    L.push('## Targets');
+    L.push('');
+    L.push(table(['target', 'measured', 'met?'], targets.map((t) => [t.target, t.measured, t.met === undefined ? 'n/a' : t.met ? '**met**' : '**not met**'])));
+    L.push('');
+  }
+  const why = evidence(r, targets);
+  if (why.length) {
+    L.push('## Evidence for the misses (measured in this run)');
+    L.push('');
+    L.push(...why);
+    L.push('');
+  }
+  if (r.tuning?.length) {
+    L.push('## Tuning sweep of the peer');
+    L.push('');
+    L.push(table(['settings', 'all Bound (s)', 'p90 (s)', 'writes/volume', 'CPU s provisioning'], r.tuning.map((t) => [
+      t.tuning === 'floor' ? 'floor' : `QPS ${t.tuning.qps} / burst ${t.tuning.burst} / threadiness ${t.tuning.threads}${t.tuning.pvSaveQps ? ` / background PV save ${t.tuning.pvSaveQps}/s` : ''}`,
+      boundCell(t.result), f(t.result.bindLatencySec.p90), t.result.kubeApi ? f(t.result.kubeApi.provisionWritesPerVolume, 2) : '–', t.result.process ? f(t.result.process.provisionCpuSec, 2) : '–',
+    ])));
+    L.push('');
+  }
+  for (const sup of supplements) L.push(...supplementSection(sup.file, sup.results));
+  if (ns.length) {
+    L.push(`![time to all Bound and to all app instances gone, per N and contender](${chart})`);
+    L.push('');
+  }
+  return L.join('\n');
+}
+
+/** A separate, smaller run that isolates one cause (its own plane, same settings otherwise). */
+function supplementSection(file: string, r: BenchResults): string[] {
+  const L: string[] = [];
+  const ns = [...new Set(r.bursts.map((b) => b.n))].sort((a, b) => a - b);
+  const kinds = ORDER.filter((k) => r.bursts.some((b) => b.kind === k));
+  L.push(`## Supplementary run \`${r.runId}\` (${basename(file)})`);
+  L.push('');
+  L.push(`A separate run (load average ${r.machine.loadavgStart.join(' / ')} at start) to separate the causes above; compare within it, not across runs.`);
+  L.push('');
+  for (const k of kinds) L.push(`- **${NAMES[k] ?? k}**: ${r.settings.contenders[k] ?? ''}`);
+  L.push('');
+  const rows: string[][] = [];
+  for (const n of ns) {
+    const b = byKind(r.bursts, n);
+    const floor = b.get('floor')?.allBoundSec;
+    for (const k of kinds) {
+      const x = b.get(k)!;
+      rows.push([
+        String(n),
+        NAMES[k] ?? k,
+        boundCell(x),
+        k === 'floor' ? '1.00x' : `${f(ratio(x.allBoundSec, floor), 2)}x`,
+        `${f(x.bindLatencySec.p50)} / ${f(x.bindLatencySec.p90)}`,
+        x.kubeApi ? f(x.kubeApi.provisionWritesPerVolume, 2) : '–',
+        x.process ? f((1000 * x.process.provisionCpuSec) / x.n, 2) : '–',
+        k === 'floor' ? `– (${f(x.pvsGoneSec)})` : `${f(x.appInstancesGoneSec)} (${f(x.pvsGoneSec)})`,
+      ]);
+    }
+  }
+  L.push(table(['N', 'contender', 'all Bound (s)', '÷ floor', 'p50 / p90 (s)', 'writes/volume', 'CPU ms/volume', 'all gone after delete (s)'], rows));
+  L.push('');
+  return L;
+}
+
+/** Measured facts behind each missed target, with the numbers of this run. */
+function evidence(r: BenchResults, targets: Target[]): string[] {
+  const out: string[] = [];
+  const missed = new Set(targets.filter((t) => t.met === false).map((t) => t.id));
+  const nMax = Math.max(...r.bursts.map((b) => b.n), 0);
+  const b = byKind(r.bursts, nMax);
+  const ours = b.get('ours');
+  const pt = b.get('peer-tuned');
+  const floor = b.get('floor');
+  const tuned = b.get('ours-tuned');
+  const cpuMs = (x?: BurstResult) => (x?.process ? (1000 * x.process.provisionCpuSec) / x.n : undefined);
+  if ((missed.has('vs-peer-tuned') || missed.has('vs-floor')) && ours) {
+    const c = ours.config ?? {};
+    const qps = Number(c.kubeApiQps ?? NaN);
+    const burst = Number(c.kubeApiBurst ?? NaN);
+    const separateEvents = c.eventQps !== undefined;
+    const writes = ours.kubeApi?.provisionWritesPerVolume ?? 2;
+    const pvWrites = separateEvents ? 1 : writes;
+    const limiterSec = Math.max(0, (pvWrites * nMax - burst) / qps);
+    if (Number.isFinite(limiterSec)) {
+      out.push(`- **Client budget (N=${nMax})**: ours ran with PV writes at QPS ${qps} / burst ${burst}${separateEvents ? ` and events on their own budget (QPS ${String(c.eventQps)} / burst ${String(c.eventBurst)})` : ', events in the same budget'}; ${f(pvWrites, 2)} limited write(s) per volume on the PV path means at least ${f(limiterSec, 1)} s of limiter time for ${nMax} volumes; it took ${f(ours.allBoundSec)} s.${tuned ? ` With the tuned peer's limits (QPS 1000 / burst 2000) ours took ${f(tuned.allBoundSec)} s in the same run${tuned.allBoundSec !== undefined && ours.allBoundSec !== undefined ? (tuned.allBoundSec < ours.allBoundSec * 0.9 ? ', so the shipped budget is part of the gap' : ', so the client budget is not what holds it back') : ''}.` : ''}`);
+    }
+    out.push(`- **CPU (N=${nMax})**: ${r.machine.nproc} cores run kube-apiserver, etcd, kube-controller-manager, the simulator, the driver and the provisioner; what a provisioner burns is taken from the binder. Ours used ${f(cpuMs(ours), 2)} CPU ms per provisioned volume${pt?.process ? `, the Go peer ${f(cpuMs(pt), 2)}` : ''}${tuned?.process ? `, ours at QPS 1000 ${f(cpuMs(tuned), 2)}` : ''}. Binding alone (the floor) took ${f(floor?.allBoundSec)} s; per claim, create → Bound p50 was ${f(floor?.bindLatencySec.p50)} s for the floor, ${f(ours.bindLatencySec.p50)} s for ours${pt ? `, ${f(pt.bindLatencySec.p50)} s for the tuned peer` : ''}. Unlike the floor, a provisioner also waits for kube-controller-manager to mark the claim (\`volume.kubernetes.io/storage-provisioner\`, one more binder write and event per claim) and for two Datera calls of ${r.settings.latencyMs} ms each before it writes the PV.`);
+  }
+  if (r.profile) {
+    const s = r.profile.summary;
+    const busy = s.totalMs - s.idleMs;
+    const pct = (ms: number) => `${((100 * ms) / busy).toFixed(0)} %`;
+    const tls = s.byFunction.filter(([fn]) => /SecureContext|TLSSocket|_tls_|onConnectSecure|internalConnect|configSecureContext/.test(fn)).reduce((a, [, ms]) => a + ms, 0);
+    out.push(`- **CPU profile of ours** (a separate N=${r.profile.n} run under \`node --cpu-prof\`, ${busy} ms busy; \`npx tsx bench/profile.ts\` on ${basename(r.profile.file)}): inclusive time by module ${s.inclusiveByModule.filter(([m]) => !['(native/vm)', 'node:internal', '(program)'].includes(m)).slice(0, 8).map(([m, ms]) => `${m} ${pct(ms)}`).join(', ')}; garbage collection ${pct(s.gcMs)}; TLS connection set-up among the top functions ${pct(tls)}. Top self time: ${s.byFunction.slice(0, 8).map(([fn, ms]) => `${fn} ${ms} ms`).join('; ')}.`);
+  }
+  if ((missed.has('scale-rss') || missed.has('scale-ready')) && r.scale) {
+    const cm = r.scale.cacheMemory as
+      | { importClientNode?: { heapMB: number; rssMB: number; baselineRssMB?: number }; plainJson?: { heapMB: number }; jsonWithoutManagedFields?: { heapMB: number }; clientNodeModels?: { heapMB: number }; managedFieldsBytesPerPv?: number; bytesPerPv?: number }
+      | undefined;
+    const peer = r.scale.contenders.find((c) => c.kind === 'peer-default');
+    const tsx = r.scale.contenders.find((c) => c.kind === 'ours-tsx');
+    const s = r.scale.contenders.find((c) => c.kind === 'ours');
+    const parts: string[] = [];
+    if (s) parts.push(`ours held ${f(s.rssAfterSettleMB)} MB RSS with ${s.cachedClaims ?? '?'} claims and ${s.cachedVolumes ?? '?'} PVs cached`);
+    if (cm?.importClientNode) parts.push(`a bare \`node\` process is ${f(cm.importClientNode.baselineRssMB)} MB RSS and importing @kubernetes/client-node adds ${f(cm.importClientNode.rssMB)} MB RSS (${f(cm.importClientNode.heapMB)} MB of it heap: the package's generated model modules)`);
+    if (cm?.plainJson) parts.push(`the ${r.scale.n.toLocaleString('en')} PVs and ${r.scale.n.toLocaleString('en')} PVCs retain ${f(cm.plainJson.heapMB)} MB of heap as plain JSON, ${f(cm.jsonWithoutManagedFields?.heapMB)} MB without metadata.managedFields (${cm.managedFieldsBytesPerPv} of ${cm.bytesPerPv} bytes of a PV), ${f(cm.clientNodeModels?.heapMB)} MB as client-node model objects`);
+    if (peer) parts.push(`the Go peer held the same objects in ${f(peer.rssAfterSettleMB)} MB RSS`);
+    if (tsx) parts.push(`under tsx ours needed ${f(tsx.rssAfterSettleMB)} MB and ${tsx.readyMs} ms to be ready`);
+    out.push(`- **Memory at ${r.scale.n.toLocaleString('en')} claims**: ${parts.join('; ')}.`);
+  }
+  return out;
+}
+
+/** A log-scale grouped bar chart: seconds to all Bound and to all app instances gone, per N. */
+export function svg(r: BenchResults): string {
+  const ns = [...new Set(r.bursts.map((b) => b.n))].sort((a, b) => a - b);
+  const kinds = ORDER.filter((k) => r.bursts.some((b) => b.kind === k));
+  const panels = [
+    { title: 'All claims Bound (s)', value: (x: BurstResult) => x.allBoundSec },
+    { title: 'All app instances gone after delete (s)', value: (x: BurstResult) => (x.kind === 'floor' ? x.pvsGoneSec : x.appInstancesGoneSec) },
+  ];
+  const W = 960;
+  const H = 380;
+  const pw = 420;
+  const top = 50;
+  const ph = 250;
+  const maxV = Math.max(10, ...r.bursts.flatMap((b) => panels.map((p) => p.value(b) ?? 0)));
+  const decades = Math.ceil(Math.log10(maxV));
+  const y = (v: number) => top + ph - (Math.log10(Math.max(0.1, v) * 10) / (decades + 1)) * ph; // 0.1 s .. 10^decades
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  parts.push(`<text x="${W / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${esc(`Datera provisioner benchmark ${r.startedAt.slice(0, 10)} (${r.settings.latencyMs} ms simulator latency, log scale)`)}</text>`);
+  panels.forEach((p, pi) => {
+    const x0 = 60 + pi * (pw + 40);
+    parts.push(`<text x="${x0 + pw / 2}" y="${top - 12}" text-anchor="middle" font-size="12">${esc(p.title)}</text>`);
+    for (let d = -1; d <= decades; d++) {
+      const v = 10 ** d;
+      const yy = y(v);
+      parts.push(`<line x1="${x0}" x2="${x0 + pw}" y1="${yy}" y2="${yy}" stroke="#e0e0e0"/>`);
+      parts.push(`<text x="${x0 - 6}" y="${yy + 4}" text-anchor="end" fill="#555">${v >= 1 ? v : v.toFixed(1)}</text>`);
+    }
+    parts.push(`<line x1="${x0}" x2="${x0}" y1="${top}" y2="${top + ph}" stroke="#333"/>`);
+    const gw = pw / ns.length;
+    const bw = Math.min(28, (gw - 16) / kinds.length);
+    ns.forEach((n, ni) => {
+      const gx = x0 + ni * gw + (gw - bw * kinds.length) / 2;
+      parts.push(`<text x="${x0 + ni * gw + gw / 2}" y="${top + ph + 16}" text-anchor="middle">N=${n}</text>`);
+      kinds.forEach((k, ki) => {
+        const run = r.bursts.find((b) => b.n === n && b.kind === k);
+        const v = run ? p.value(run) : undefined;
+        const bx = gx + ki * bw;
+        if (v === undefined) {
+          if (run) parts.push(`<text x="${bx + bw / 2}" y="${top + ph - 4}" text-anchor="middle" fill="${COLORS[k]}">×</text>`);
+          return;
+        }
+        const yy = y(v);
+        parts.push(`<rect x="${bx + 1}" y="${yy}" width="${bw - 2}" height="${top + ph - yy}" fill="${COLORS[k] ?? '#444'}"><title>${esc(`${NAMES[k] ?? k}, N=${n}: ${v.toFixed(1)} s`)}</title></rect>`);
+        parts.push(`<text x="${bx + bw / 2}" y="${yy - 3}" text-anchor="middle" font-size="9">${v < 10 ? v.toFixed(1) : v.toFixed(0)}</text>`);
+      });
+    });
+  });
+  kinds.forEach((k, ki) => {
+    const lx = 60 + ki * 150;
+    parts.push(`<rect x="${lx}" y="${H - 28}" width="12" height="12" fill="${COLORS[k] ?? '#444'}"/>`);
+    parts.push(`<text x="${lx + 16}" y="${H - 18}">${esc(NAMES[k] ?? k)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
+
+/** The part of markdown() that bench/README.md carries: headline tables and targets. */
+export function readmeSection(r: BenchResults): string {
+  const md = markdown(r, 'results/latest.svg');
+  const keep = ['## Time until every claim is Bound', '## After deleting every claim', '## Targets'];
+  const sections = md.split(/\n(?=## )/);
+  const out = [`From \`${r.runId}\` (${r.machine.nproc} CPUs, load average ${r.machine.loadavgStart.join(' / ')} at start); all tables, costs per volume, start-up at scale, fault runs and the evidence for each miss: [results/latest.md](results/latest.md).`, ''];
+  for (const sec of sections) if (keep.some((k) => sec.startsWith(k))) out.push(sec.replace(/^## /, '### ').trimEnd(), '');
+  out.push('![time to all Bound and to all app instances gone](results/latest.svg)');
+  return out.join('\n');
+}
+
+/** Replaces the text between the results markers of bench/README.md. */
+export function updateReadme(readme: string, r: BenchResults): boolean {
+  let text: string;
+  try {
+    text = readFileSync(readme, 'utf8');
+  } catch {
+    return false;
+  }
+  const start = '<!-- results:start -->';
+  const end = '<!-- results:end -->';
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  if (i < 0 || j < i) return false;
+  writeFileSync(readme, `${text.slice(0, i + start.length)}\n${readmeSection(r)}\n${text.slice(j)}`);
+  return true;
+}
+
+/** Writes <base>.md and <base>.svg, and latest.md/latest.svg when asked; returns the paths. */
+export function writeReports(r: BenchResults, dir: string, o: { latest: boolean; base: string; supplements?: Array<{ file: string; results: BenchResults }> }): string[] {
+  const paths: string[] = [];
+  const names = o.latest ? ['latest'] : [o.base];
+  for (const name of names) {
+    const chart = `${name}.svg`;
+    writeFileSync(join(dir, `${name}.md`), markdown(r, chart, o.supplements) + '\n');
+    paths.push(join(dir, `${name}.md`));
+    if (r.bursts.length) {
+      writeFileSync(join(dir, chart), svg(r));
+      paths.push(join(dir, chart));
+    }
+  }
+  if (o.latest && updateReadme(join(dir, '..', 'README.md'), r)) paths.push(join(dir, '..', 'README.md'));
+  return paths;
+}
+
+if (process.argv[1]?.endsWith('report.ts')) {
+  const file = process.argv[2];
+  if (!file) {
+    process.stderr.write('usage: npx tsx bench/report.ts bench/results/<date>-<label>.json [--latest] [--with supplementary.json ...]\n');
+    process.exit(2);
+  }
+  const r = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+  const supplements = process.argv.flatMap((a, i) => (a === '--with' && process.argv[i + 1] ? [process.argv[i + 1]!] : []))
+    .map((p) => ({ file: p, results: JSON.parse(readFileSync(p, 'utf8')) as BenchResults }));
+  const paths = writeReports(r, dirname(file), { latest: process.argv.includes('--latest'), base: basename(file, '.json'), supplements });
+  process.stdout.write(paths.join('\n') + '\n');
+}
