@@ -10,6 +10,7 @@ import { DateraClient } from '../../lib/datera/client.js';
 import { AuthError, InvalidRequestError, NotFoundError } from '../../lib/datera/errors.js';
 import type { AppInstanceCreate, AppTemplate } from '../../lib/datera/types.js';
 import { DateraSimulator, type SimCall, type SimOptions } from '../../lib/sim/server.js';
+import { aiBody as simAiBody, seeded } from '../sim/helpers.js';
 
 const ACCEPTANCE_TTL_MS = Number(process.env['DATERA_SIM_ACCEPTANCE_TTL_MS'] ?? 500);
 
@@ -27,31 +28,9 @@ const TEMPLATES: AppTemplate[] = [
 ];
 
 function aiBody(name: string, size = 8): AppInstanceCreate {
-  return {
-    name,
-    create_mode: 'kubernetes',
-    storage_instances: [
-      {
-        name: 'storage-1',
-        ip_pool: { path: '/access_network_ip_pools/default' },
-        auth: { type: 'none' },
-        volumes: [{ name: 'volume-1', size, replica_count: 3, placement_mode: 'hybrid' }],
-      },
-    ],
-  };
+  return simAiBody(name, size) as unknown as AppInstanceCreate;
 }
 
-/** Deterministic randomness for the simulator's faults (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs `task(i)` for i in [0, n) with at most `concurrency` at a time; rejects on the first failure. */
 async function pool(n: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<void> {

@@ -1,18 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { expect } from 'chai';
-import { SimFixture, aiBody, http } from './helpers.js';
-
-/** Deterministic randomness for fault injection (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { SimFixture, aiBody, http, seeded } from './helpers.js';
 
 describe('simulator: faults, call log, control endpoint', () => {
   let f: SimFixture;
