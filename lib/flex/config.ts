@@ -93,7 +93,14 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): FlexConfig 
  * Secret. Used by every call-out that kubelet runs without a secret (all but `mount`).
  */
 export interface NodeSettings {
+  /** The Datera the node credentials belong to; always on the allow-list. */
   server: string;
+  /**
+   * Further Datera endpoints the node credentials may be sent to (from the Secret key
+   * `allowedServers`, comma-separated). Any other endpoint a PV or an inline volume names is
+   * refused before a byte is sent. Compared as the client connects: scheme, host, port, path.
+   */
+  allowedServers?: string[];
   username: string;
   password: string;
   tenant?: string;
@@ -129,6 +136,10 @@ export function parseNodeSettings(raw: unknown, source: string): NodeSettings {
   }
   for (const k of ['insecureSkipTlsVerify', 'attach'] as const) {
     if (obj[k] !== undefined && typeof obj[k] !== 'boolean') throw new FlexError(`${source}: "${k}" must be true or false`);
+  }
+  const allowed = obj['allowedServers'];
+  if (allowed !== undefined && (!Array.isArray(allowed) || !allowed.every((x) => typeof x === 'string' && x.trim() !== ''))) {
+    throw new FlexError(`${source}: "allowedServers" must be a list of Datera endpoints (URL or host:port)`);
   }
   for (const k of ['server', 'username', 'password'] as const) {
     if (!obj[k]) throw new FlexError(`${source}: "${k}" is missing`);

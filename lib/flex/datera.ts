@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // How the driver reaches Datera: which credentials a call-out uses (the mount Secret, else the
 // node settings file), the client factory tests replace, and Failure messages for API errors.
-import { DateraClient } from '../datera/client.js';
+import { DateraClient, resolveEndpoint } from '../datera/client.js';
 import { DateraError } from '../datera/errors.js';
 import type { DateraApi } from '../datera/types.js';
 import type { NodeSettings } from './config.js';
@@ -51,8 +51,38 @@ export interface SecretCredentials {
 }
 
 /**
+ * An endpoint as the Datera client will connect to it: scheme, host, port and path prefix
+ * (`10.0.0.5:7718`, `https://10.0.0.5:7718/` and `https://10.0.0.5:7718/v2.2` are one key).
+ */
+export function endpointKey(endpoint: string, what = 'Datera server'): string {
+  try {
+    const r = resolveEndpoint(endpoint);
+    return `${r.origin}${r.basePath}`;
+  } catch (err) {
+    throw new FlexError(`${what} "${endpoint.trim()}" is not a valid URL or host:port: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The endpoints the node credentials may be sent to: `server` plus `allowedServers`, as keys. */
+export function allowedEndpoints(settings: NodeSettings, settingsFile: string): Set<string> {
+  return new Set([settings.server, ...(settings.allowedServers ?? [])].map((e) => endpointKey(e, `${settingsFile}: server`)));
+}
+
+/** Whether node credentials may go to `endpoint` (an invalid endpoint is never allowed). */
+export function nodeServerAllowed(settings: NodeSettings, settingsFile: string, endpoint: string): boolean {
+  let key: string;
+  try {
+    key = endpointKey(endpoint);
+  } catch {
+    return false;
+  }
+  return allowedEndpoints(settings, settingsFile).has(key);
+}
+
+/**
  * Credentials for one call-out. The mount Secret wins when it carries a username and password;
- * otherwise the node settings file (required then). The address is the Secret's `server`, the
+ * otherwise the node settings file (required then), and then only for an endpoint on its
+ * allow-list (`server`, `allowedServers`): any other is a FlexError naming it, nothing sent. The address is the Secret's `server`, the
  * PV's `backstoreServer`, then the node's. The tenant is the PV's (where the provisioner created
  * the app instance), then the Secret's, then the node's, then `/root`.
  */
@@ -72,6 +102,13 @@ export function resolveConnection(args: {
   }
   const server = (fromSecret ? secret?.server : undefined) || args.server || settings?.server;
   if (!server?.trim()) throw new FlexError('no Datera server address: set "server" in the Secret or backstoreServer in the PV options');
+  // The node credentials go only where the admin said (node settings), never where a PV or a
+  // pod's inline volume points: refuse before anything is sent.
+  if (!fromSecret && !nodeServerAllowed(settings!, args.settingsFile, server)) {
+    throw new FlexError(
+      `refusing to send the node's Datera credentials to ${server.trim()}: it is not the server or one of the allowedServers in ${args.settingsFile}`,
+    );
+  }
   return {
     endpoint: server.trim(),
     username: fromSecret ? secret!.username! : settings!.username,

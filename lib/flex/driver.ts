@@ -16,6 +16,7 @@ import {
   checkPvName,
   decodeSecrets,
   isPvName,
+  K8S,
   loggableOptions,
   mountParams,
   parseOptions,
@@ -23,6 +24,7 @@ import {
   type FlexOptions,
   type VolumeRef,
 } from './options.js';
+import { checkOwnership } from './ownership.js';
 import { FlexError, failure, notSupported, success, type Reply } from './reply.js';
 import { readRecord, withVolumeLock } from './state.js';
 import { mountVolume } from './volume.js';
@@ -108,9 +110,19 @@ async function mount(ctx: DriverContext, dir: string, opts: FlexOptions): Promis
       ctx.log.info('already mounted', { pv: ref.pvName, dir });
       return success();
     }
+    // kubelet sets the pod namespace; the pod author cannot. It decides which claims' volumes
+    // this pod may use (see ownership.ts).
+    const podNamespace = opts[K8S.podNamespace];
+    if (!podNamespace) throw new FlexError(`mount: the options carry no ${K8S.podNamespace}; kubelet always sets it`);
     const settings = readNodeSettings(ctx.cfg.settingsFile);
     const conn = resolveConnection({ secret, settings, settingsFile: ctx.cfg.settingsFile, server: ref.server, tenant: ref.tenant });
-    const device = await attachVolume(ctx, { ref, conn, chap: chapFrom(secret) ?? chapFrom(settings) });
+    const device = await attachVolume(ctx, {
+      ref,
+      conn,
+      chap: chapFrom(secret) ?? chapFrom(settings),
+      podNamespace,
+      nodeName: settings?.nodeName,
+    });
     try {
       await mountVolume(ctx, device, dir, params);
     } catch (err) {
@@ -155,6 +167,7 @@ async function expandVolume(ctx: DriverContext, opts: FlexOptions, newSize: stri
   const { conn } = nodeConnection(ctx, ref);
   const api = ctx.clients(conn, ctx.log);
   try {
+    checkOwnership(await api.getMetadata(ref.appInstance), ref, undefined);
     const ai = await api.getAppInstance(ref.appInstance);
     const vol = ai.storage_instances.find((s) => s.name === ref.storageInstance)?.volumes.find((v) => v.name === ref.volume);
     if (!vol) throw new FlexError(`app instance ${ref.appInstance} has no volume ${ref.storageInstance}/${ref.volume}`);
@@ -211,7 +224,7 @@ async function dispatch(ctx: DriverContext, call: ParsedCall): Promise<Reply> {
       const ref = volumeRef(parseOptions(call.args.options, call.callout));
       const { settings, conn, chap } = nodeConnection(ctx, ref);
       checkNode(settings, call.args.nodeName, 'attach');
-      const device = await lock(ctx, ref.pvName, () => attachVolume(ctx, { ref, conn, chap }));
+      const device = await lock(ctx, ref.pvName, () => attachVolume(ctx, { ref, conn, chap, nodeName: settings.nodeName }));
       return success({ device });
     }
     case 'waitforattach': {

@@ -126,6 +126,12 @@ export function settingsFromSecretDir(dir: string, extra: { nodeName?: string; a
     const v = read(key);
     if (v !== undefined && v !== '') out[key] = v;
   }
+  // Comma (or newline) separated endpoints the node credentials may also go to, besides `server`.
+  const allowed = read('allowedServers');
+  if (allowed !== undefined) {
+    const list = allowed.split(/[,\n]/).map((x) => x.trim()).filter(Boolean);
+    if (list.length) out.allowedServers = list;
+  }
   const insecure = read('insecureSkipTlsVerify');
   if (insecure !== undefined) out.insecureSkipTlsVerify = insecure.trim() === 'true';
   if (extra.nodeName) out.nodeName = extra.nodeName;

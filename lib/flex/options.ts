@@ -90,6 +90,30 @@ export interface VolumeRef {
   tenant: string | undefined;
   /** `backstoreServer` option. */
   server: string | undefined;
+  /**
+   * From the `accessModes` option the provisioner writes: true only when the PV is ReadOnlyMany
+   * and nothing else. Then it is mounted read-only everywhere and may be attached on many nodes;
+   * every other PV (and one without the option) gets one writing node at a time.
+   */
+  readOnlyMany: boolean;
+}
+
+/** PV option (written by the provisioner) listing the PV's access modes, comma-separated. */
+export const ACCESS_MODES_OPTION = 'accessModes';
+const ACCESS_MODES = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod'] as const;
+
+/**
+ * Whether the PV is ReadOnlyMany only. A missing or empty option means ReadWriteOnce (the safe
+ * default: single writer). ReadWriteMany also gets a single writer: an xfs/ext4 filesystem on
+ * one block device cannot take writes from two nodes. Unknown modes are refused.
+ */
+export function isReadOnlyMany(opts: FlexOptions): boolean {
+  const raw = opts[ACCESS_MODES_OPTION];
+  if (raw === undefined || raw.trim() === '') return false;
+  const modes = raw.split(',').map((m) => m.trim()).filter(Boolean);
+  const bad = modes.filter((m) => !(ACCESS_MODES as readonly string[]).includes(m));
+  if (bad.length) throw new FlexError(`option ${ACCESS_MODES_OPTION} "${raw}" lists unknown access modes ${bad.join(', ')} (allowed: ${ACCESS_MODES.join(', ')})`);
+  return modes.every((m) => m === 'ReadOnlyMany');
 }
 
 export function volumeRef(opts: FlexOptions, fallbackName?: string): VolumeRef {
@@ -103,6 +127,7 @@ export function volumeRef(opts: FlexOptions, fallbackName?: string): VolumeRef {
     volume: checkDateraName('volume', opts.volume || 'volume-1'),
     tenant: opts.tenant || undefined,
     server: opts.backstoreServer || undefined,
+    readOnlyMany: isReadOnlyMany(opts),
   };
 }
 
@@ -129,7 +154,8 @@ export function mountParams(opts: FlexOptions): MountParams {
     if (!/^\d+$/.test(gid) || Number(gid) > 0xffffffff) throw new FlexError(`${K8S.fsGroup} "${gid}" is not a group id`);
     fsGroup = Number(gid);
   }
-  return { fsType: fsType as FsType, readOnly: rw === 'ro', fsGroup };
+  // A ReadOnlyMany PV is mounted read-only whatever kubelet asks: it may be mounted on many nodes.
+  return { fsType: fsType as FsType, readOnly: rw === 'ro' || isReadOnlyMany(opts), fsGroup };
 }
 
 /** iSCSI CHAP credentials; `in` is the mutual (target -> initiator) pair. */

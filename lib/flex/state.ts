@@ -6,7 +6,8 @@
 // Why a record at all: `detach`/`unmount` get only the PV name. The record keeps what attach
 // used (app instance, tenant, endpoint, target IQN and the portals it logged in to) so detach
 // logs out of exactly those portals, even after the app instance was deleted or its IP pool
-// changed. Without a record, detach asks Datera (app instance = PV name, node tenant).
+// changed. Without a record, detach/unmount do not call Datera at all: the PV name alone proves
+// nothing about which app instance or server is ours (see detachVolume).
 import fs from 'node:fs';
 import path from 'node:path';
 import { FlexError } from './reply.js';
@@ -22,6 +23,10 @@ export interface AttachmentRecord {
   /** Target IPs (not portals), as Datera reports them in access.ips. */
   ips: string[];
   attachedAt: string;
+  /** `k8s-claim-namespace` of the app instance, checked at attach: later mounts must match it. */
+  claimNamespace?: string;
+  /** The PV was ReadOnlyMany (mounted read-only, no single-writer check). */
+  readOnlyMany?: boolean;
 }
 
 const recordFile = (dir: string, pv: string) => path.join(dir, `${pv}.json`);

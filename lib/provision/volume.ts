@@ -26,12 +26,18 @@ export interface BuildVolumeInput {
 /**
  * Builds the PV: flexVolume `datera/iscsi` with everything the node driver and the delete path
  * need in `options` (kubelet passes only these; `detach` gets only the PV name, which is also the
- * app instance name), pre-bound to the claim by a full claimRef with uid. No mountOptions: the
+ * app instance name), pre-bound to the claim by a full claimRef with uid. A claim that is only
+ * ReadOnlyMany gets `readOnly: true` (kubelet then asks for a read-only mount) and every PV says
+ * its access modes in `options.accessModes` for the driver. No mountOptions: the
  * API rejects them on flex PVs. The finalizer is set only for reclaim policy Delete: it keeps the
  * PV object until the Datera volume is gone.
  */
 export function buildVolume(i: BuildVolumeInput): V1PersistentVolume {
   const v = i.volume;
+  const accessModes = [...(i.claim.spec?.accessModes ?? ['ReadWriteOnce'])];
+  // The node driver reads `accessModes`: ReadOnlyMany alone = read-only on many nodes; anything
+  // else (or a PV without the option) = one writing node at a time.
+  const readOnlyMany = accessModes.length > 0 && accessModes.every((m) => m === 'ReadOnlyMany');
   const options: Record<string, string> = {
     volumeID: v.appInstanceName,
     size: String(v.sizeGiB),
@@ -40,6 +46,7 @@ export function buildVolume(i: BuildVolumeInput): V1PersistentVolume {
     tenant: v.tenant ?? i.tenant,
     storageInstance: STORAGE_INSTANCE,
     volume: VOLUME,
+    accessModes: accessModes.join(','),
   };
   if (v.template) options.template = v.template;
   if (v.dateraTemplate) options.dateraTemplate = v.dateraTemplate;
@@ -62,7 +69,7 @@ export function buildVolume(i: BuildVolumeInput): V1PersistentVolume {
     },
     spec: {
       capacity: { storage: `${v.sizeGiB}Gi` },
-      accessModes: [...(i.claim.spec?.accessModes ?? ['ReadWriteOnce'])],
+      accessModes,
       persistentVolumeReclaimPolicy: i.reclaimPolicy,
       storageClassName: i.pvClassName,
       volumeMode: 'Filesystem',
@@ -78,7 +85,7 @@ export function buildVolume(i: BuildVolumeInput): V1PersistentVolume {
         driver: FLEX_DRIVER,
         fsType: v.fsType,
         secretRef: { name: i.secretRef.name, namespace: i.secretRef.namespace },
-        readOnly: false,
+        readOnly: readOnlyMany,
         options,
       },
     },

@@ -15,7 +15,7 @@ import { INVALID_SESSION_MESSAGE, SimError, invalid, notFound, validationFailed 
 import { type RouteDef, matchRoute } from './routes.js';
 import { apiDescription, bodySchema } from './schemas.js';
 import { loadSeedFile } from './seed.js';
-import { Listing, type OpContext, ROOT_TENANT, SimState, validTenantPath } from './state.js';
+import { type IscsiSession, Listing, type OpContext, ROOT_TENANT, SimState, validTenantPath } from './state.js';
 import { show, validate } from './validate.js';
 
 export interface SimUser {
@@ -269,6 +269,16 @@ export class DateraSimulator {
   /** Deep copies of the app instances of one tenant (e.g. "/root"), or of all tenants when omitted. */
   appInstances(tenant?: string): AppInstance[] {
     return this.state.appInstances(tenant);
+  }
+
+  /** Live iSCSI sessions (fed by POST /_sim/iscsi/login and /logout); see lib/sim/README.md. */
+  iscsiSessions(): IscsiSession[] {
+    return this.state.iscsiSessions();
+  }
+
+  /** Plays the target timing out every session of `initiator` (a dead node); returns how many ended. */
+  dropIscsiSessions(initiator: string, target?: string): number {
+    return this.state.iscsiDrop({ initiator, ...(target ? { target } : {}) }).removed;
   }
 
   /** Clears app instances, initiators, sessions and the call log; keeps users, templates and faults. */
@@ -576,6 +586,20 @@ export class DateraSimulator {
           this.expireSessions();
           this.send(res, { status: 200, body: { ok: true } });
           return;
+        case 'GET /_sim/iscsi/sessions':
+          this.send(res, { status: 200, body: { sessions: this.state.iscsiSessions() } });
+          return;
+        case 'POST /_sim/iscsi/login': {
+          const r = this.state.iscsiLogin(await readBody(req));
+          this.send(res, { status: 200, body: r });
+          return;
+        }
+        case 'POST /_sim/iscsi/logout':
+          this.send(res, { status: 200, body: this.state.iscsiLogout(await readBody(req)) });
+          return;
+        case 'POST /_sim/iscsi/drop':
+          this.send(res, { status: 200, body: this.state.iscsiDrop(await readBody(req)) });
+          return;
         case 'POST /_sim/reset':
           this.reset();
           this.send(res, { status: 200, body: { ok: true } });
@@ -584,8 +608,9 @@ export class DateraSimulator {
           this.send(res, { status: 404, body: { error: `unknown control route ${route}` } });
       }
     } catch (err) {
-      const message = err instanceof SimError ? err.message : (err as Error).message;
-      this.send(res, { status: 400, body: { error: message } });
+      // SimErrors keep their status (404 unknown target, 403 login refused, 422 bad field).
+      const status = err instanceof SimError ? err.status : 400;
+      this.send(res, { status, body: { error: (err as Error).message, ...(err instanceof SimError ? { name: err.apiName } : {}) } });
     }
   }
 }

@@ -113,6 +113,24 @@ interface InitiatorRec {
   tenant: string;
 }
 
+/**
+ * One iSCSI session as the target sees it: an initiator logged in to a storage instance's target
+ * through one portal. Fed by the out-of-process `/_sim/iscsi/*` controls (a fake or stand-in
+ * iscsiadm on a test node); the API shows them as the storage instance's `active_initiators`.
+ */
+export interface IscsiSession {
+  /** Target IQN (`access.iqn` of the storage instance). */
+  target: string;
+  /** Initiator IQN (or EUI) of the node that logged in. */
+  initiator: string;
+  /** `ip:port` the node logged in through, or "" when the caller did not say. */
+  portal: string;
+  /** ISO time of the login. */
+  since: string;
+}
+
+const INITIATOR_ID = /^(iqn\.\d{4}-\d{2}\.\S+|eui\.[0-9A-Fa-f]{16})$/;
+
 interface VolSpec {
   name: string;
   size: number;
@@ -249,6 +267,8 @@ export class SimState {
   private readonly storageNodes: string[] = Array.from({ length: 5 }, () => randomUUID());
   readonly systemUuid = randomUUID();
   private readonly bootedAt = Date.now();
+  /** Live iSCSI sessions, oldest first (see IscsiSession). */
+  private sessions: IscsiSession[] = [];
 
   constructor(private readonly opts: StateOptions) {
     this.tenant(ROOT_TENANT);
@@ -276,6 +296,7 @@ export class SimState {
       t.aiIdByName.clear();
       t.initiators.clear();
     }
+    this.sessions = [];
   }
 
   addIpPool(name: string): void {
@@ -714,7 +735,7 @@ export class SimState {
       ip_pool: resolved(`/access_network_ip_pools/${si.ip_pool}`, ROOT_TENANT),
       access: { path: `${path}/access`, ips: [...si.ips], iqn: si.iqn },
       auth: this.renderAuth(`${path}/auth`, si.auth),
-      active_initiators: [],
+      active_initiators: [...new Set(this.sessions.filter((x) => x.target === si.iqn).map((x) => x.initiator))],
       active_storage_nodes: this.storageNodes.slice(0, 3).map((u) => ({ path: `/storage_nodes/${u}` })),
       volumes: si.volumes.map((v) => this.renderVol(ai, si, v)),
     };
@@ -933,6 +954,8 @@ export class SimState {
     if (b['admin_state'] === 'online' || b['admin_state'] === 'offline') {
       ai.admin_state = b['admin_state'];
       for (const si of ai.storage_instances) si.admin_state = b['admin_state'];
+      // DECISION: offlining a target ends its sessions (the initiators lose the disk).
+      if (b['admin_state'] === 'offline') this.dropSessionsOf(ai.storage_instances);
     }
     if (Array.isArray(b['snapshot_policies'])) ai.snapshot_policies = clone(b['snapshot_policies'] as SnapshotPolicy[]);
     if (typeof b['repair_priority'] === 'string') ai.repair_priority = b['repair_priority'];
@@ -952,6 +975,7 @@ export class SimState {
     const out = this.renderAi(ai);
     t.ais.delete(ai.id);
     t.aiIdByName.delete(ai.name);
+    this.dropSessionsOf(ai.storage_instances);
     return out;
   }
 
@@ -1080,6 +1104,7 @@ export class SimState {
     }
     if (errors.length) throw validationFailed(errors);
     if (b['admin_state'] === 'online' || b['admin_state'] === 'offline') si.admin_state = b['admin_state'];
+    if (si.admin_state === 'offline') this.dropSessionsOf([si]);
     if (typeof b['access_control_mode'] === 'string') si.access_control_mode = b['access_control_mode'];
     if (pool) si.ip_pool = pool;
     if (isObject(b['auth'])) si.auth = this.mergeAuth(si.auth, b['auth']);
@@ -1097,6 +1122,7 @@ export class SimState {
     }
     const out = this.renderSi(ai, si);
     ai.storage_instances.splice(ai.storage_instances.indexOf(si), 1);
+    this.dropSessionsOf([si]);
     return out;
   }
 
@@ -1116,6 +1142,88 @@ export class SimState {
     const next = toAuth({ ...cur, ...body });
     if (next.type === 'none') return toAuth(undefined);
     return next;
+  }
+
+  // -------------------------------------------------------------------------- iSCSI sessions
+
+  /** The storage instance whose target is `iqn`, in any tenant. */
+  private siByTarget(iqn: string): { ai: AiRec; si: SiRec } | undefined {
+    for (const t of this.tenants.values()) {
+      for (const ai of t.ais.values()) {
+        const si = ai.storage_instances.find((x) => x.iqn === iqn);
+        if (si) return { ai, si };
+      }
+    }
+    return undefined;
+  }
+
+  private checkSessionFields(b: Json, needTarget: boolean): { target?: string; initiator: string; portal: string } {
+    const errors: string[] = [];
+    const target = b['target'];
+    const initiator = b['initiator'];
+    const portal = b['portal'] ?? '';
+    if (needTarget ? typeof target !== 'string' || target === '' : target !== undefined && typeof target !== 'string') {
+      errors.push('target: the target IQN (a string) is required');
+    }
+    if (typeof initiator !== 'string' || !INITIATOR_ID.test(initiator)) errors.push(`initiator: ${show(initiator)} is not an iqn.* or eui.* name`);
+    if (typeof portal !== 'string') errors.push('portal: must be a string "ip:port"');
+    if (errors.length) throw validationFailed(errors);
+    return { target: target as string | undefined, initiator: initiator as string, portal: portal as string };
+  }
+
+  /**
+   * A login as the target judges it: the storage instance must exist and be online, the portal
+   * (when given) must be one of its access IPs, and the initiator must be in its ACL (403
+   * PermissionDeniedError otherwise, the "authorization failure" iscsiadm reports). Logging in
+   * again on the same portal is not an error (iscsiadm: session exists).
+   */
+  iscsiLogin(b: Json): { session: IscsiSession; existed: boolean } {
+    const { target, initiator, portal } = this.checkSessionFields(b, true);
+    const found = this.siByTarget(target!);
+    if (!found) throw notFound(`Target ${target}`);
+    const { ai, si } = found;
+    if (si.admin_state !== 'online' || ai.admin_state !== 'online') throw invalid(`Target ${target} is offline`);
+    if (portal) {
+      const ip = portal.replace(/^\[/, '').replace(/\]?:\d+$/, '');
+      if (!si.ips.includes(ip)) throw invalid(`Portal ${portal} does not serve target ${target} (its IPs: ${si.ips.join(', ')})`);
+    }
+    if (!si.initiators.includes(`/initiators/${initiator}`)) {
+      throw new SimError('PermissionDeniedError', `Initiator ${initiator} is not in the ACL of ${ai.name}/${si.name}: login refused (authorization failure)`);
+    }
+    const same = this.sessions.find((x) => x.target === target && x.initiator === initiator && x.portal === portal);
+    if (same) return { session: { ...same }, existed: true };
+    const session: IscsiSession = { target: target!, initiator, portal, since: new Date().toISOString() };
+    this.sessions.push(session);
+    return { session: { ...session }, existed: false };
+  }
+
+  /** Ends the sessions of `initiator` to `target` (one portal, or all when none is given). */
+  iscsiLogout(b: Json): { removed: number } {
+    const { target, initiator, portal } = this.checkSessionFields(b, true);
+    const before = this.sessions.length;
+    this.sessions = this.sessions.filter((x) => !(x.target === target && x.initiator === initiator && (!portal || x.portal === portal)));
+    return { removed: before - this.sessions.length };
+  }
+
+  /**
+   * Ends every session of `initiator` (to one `target` when given) without a logout: the target
+   * timing out a node that stopped answering NOP-Out pings (a dead or cut-off node).
+   */
+  iscsiDrop(b: Json): { removed: number } {
+    const { target, initiator } = this.checkSessionFields(b, false);
+    const before = this.sessions.length;
+    this.sessions = this.sessions.filter((x) => !(x.initiator === initiator && (!target || x.target === target)));
+    return { removed: before - this.sessions.length };
+  }
+
+  iscsiSessions(): IscsiSession[] {
+    return this.sessions.map((x) => ({ ...x }));
+  }
+
+  /** Sessions to targets that no longer exist end with them. */
+  private dropSessionsOf(sis: SiRec[]): void {
+    const gone = new Set(sis.map((x) => x.iqn));
+    this.sessions = this.sessions.filter((x) => !gone.has(x.target));
   }
 
   // -------------------------------------------------------------------------- ACL

@@ -36,10 +36,21 @@ export class FakeHost {
   readonly secrets = new Set<string>();
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(opts: { settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}) {
+  /** This node's iSCSI initiator name (etc/iscsi/initiatorname.iscsi). */
+  readonly iqn: string;
+
+  /**
+   * `initiator`: the node's IQN (two hosts with different IQNs play two nodes). `simUrl`: the
+   * fake iscsiadm reports logins/logouts to this simulator's /_sim/iscsi/* (active_initiators).
+   * `disksFile`: filesystems are kept in this file, so hosts sharing it see the same LUNs.
+   */
+  constructor(
+    opts: { settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv; initiator?: string; simUrl?: string; disksFile?: string } = {},
+  ) {
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'datera-flex-'));
     for (const f of fs.readdirSync(fakesBin)) fs.chmodSync(path.join(fakesBin, f), 0o755);
-    this.write('etc/iscsi/initiatorname.iscsi', `## DO NOT EDIT\nInitiatorName=${NODE_IQN}\n`);
+    this.iqn = opts.initiator ?? NODE_IQN;
+    this.write('etc/iscsi/initiatorname.iscsi', `## DO NOT EDIT\nInitiatorName=${this.iqn}\n`);
     this.write('proc/mounts', 'proc /proc proc rw,relatime 0 0\n');
     fs.mkdirSync(this.path('dev/disk/by-path'), { recursive: true });
     if (opts.settings) this.writeSettings(opts.settings);
@@ -52,6 +63,8 @@ export class FakeHost {
       DATERA_FLEX_ONLINE_TIMEOUT_MS: '5000',
       DATERA_FLEX_MULTIPATH_TIMEOUT_MS: '300',
       DATERA_FLEX_LOCK_TIMEOUT_MS: '10000',
+      ...(opts.simUrl ? { FAKE_ISCSI_SIM_URL: opts.simUrl } : {}),
+      ...(opts.disksFile ? { FAKE_DISKS_FILE: opts.disksFile } : {}),
       ...opts.env,
     };
   }
@@ -190,6 +203,17 @@ export class FakeHost {
 
 export const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
+/** Changes to the options of a call-out: PV options added or replaced, `null` removes a key. */
+export type OptionChanges = Record<string, string | null>;
+
+function applyChanges(opts: Record<string, string>, changes: OptionChanges | undefined): Record<string, string> {
+  for (const [k, v] of Object.entries(changes ?? {})) {
+    if (v === null) delete opts[k];
+    else opts[k] = v;
+  }
+  return opts;
+}
+
 /** What kubelet and the PV's flexVolume.options put into every call-out's JSON. */
 function pvOptions(pv: string, server: string): Record<string, string> {
   return {
@@ -210,12 +234,12 @@ function pvOptions(pv: string, server: string): Record<string, string> {
 export function mountOptions(
   pv: string,
   server: string,
-  o: { ro?: boolean; fsGroup?: number; fsType?: string; secret?: Record<string, string> } = {},
+  o: { ro?: boolean; fsGroup?: number; fsType?: string; secret?: Record<string, string>; namespace?: string; options?: OptionChanges } = {},
 ): string {
   const opts: Record<string, string> = {
     ...pvOptions(pv, server),
     'kubernetes.io/pod.name': 'web-0',
-    'kubernetes.io/pod.namespace': 'default',
+    'kubernetes.io/pod.namespace': o.namespace ?? 'default',
     'kubernetes.io/pod.uid': 'pod-a',
     'kubernetes.io/serviceAccount.name': 'default',
   };
@@ -223,10 +247,10 @@ export function mountOptions(
   if (o.ro) opts['kubernetes.io/readwrite'] = 'ro';
   if (o.fsGroup !== undefined) opts['kubernetes.io/mounterArgs.FsGroup'] = String(o.fsGroup);
   for (const [k, v] of Object.entries(o.secret ?? {})) opts[`kubernetes.io/secret/${k}`] = b64(v);
-  return JSON.stringify(opts);
+  return JSON.stringify(applyChanges(opts, o.options));
 }
 
 /** The options kubelet/KCM pass to attach and the other call-outs without a pod (no secret). */
-export function volumeOptions(pv: string, server: string): string {
-  return JSON.stringify(pvOptions(pv, server));
+export function volumeOptions(pv: string, server: string, changes?: OptionChanges): string {
+  return JSON.stringify(applyChanges(pvOptions(pv, server), changes));
 }

@@ -119,6 +119,17 @@ describe('flex installer and packaging', function () {
     expect(installOnce(opts)).to.deep.equal([configFile]);
   });
 
+  it('copies the Secret key allowedServers (comma- or newline-separated) into the node settings as a list', () => {
+    const secret = fresh('secret');
+    fs.writeFileSync(path.join(secret, 'server'), '10.0.0.5:7718');
+    fs.writeFileSync(path.join(secret, 'username'), 'admin');
+    fs.writeFileSync(path.join(secret, 'password'), 'pw');
+    fs.writeFileSync(path.join(secret, 'allowedServers'), 'https://10.0.0.6:7718, 10.0.0.7:7718\n10.0.0.8:7718,\n');
+    expect(settingsFromSecretDir(secret).allowedServers).to.deep.equal(['https://10.0.0.6:7718', '10.0.0.7:7718', '10.0.0.8:7718']);
+    fs.writeFileSync(path.join(secret, 'allowedServers'), ' , ');
+    expect(settingsFromSecretDir(secret).allowedServers).to.equal(undefined);
+  });
+
   it('refuses a Secret without a password, naming the key only', () => {
     const secret = fresh('secret');
     fs.writeFileSync(path.join(secret, 'server'), 'h:7717');
@@ -218,6 +229,7 @@ describe('flex installer and packaging', function () {
     const api = new DateraClient({ endpoint: url, username: 'admin', password: 'Bundle_pw.1' });
     try {
       await api.createAppInstance({ name: 'pvc-bundle', storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] });
+      await api.putMetadata('pvc-bundle', { 'k8s-pv': 'pvc-bundle', 'k8s-claim-namespace': 'default' });
       const plugins = fresh('plugins');
       const root = fresh('root');
       fs.mkdirSync(path.join(root, 'etc/iscsi'), { recursive: true });

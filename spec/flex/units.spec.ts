@@ -9,7 +9,8 @@ import { expect } from 'chai';
 import { AuthError, ConnectionError, NotFoundError } from '../../lib/datera/errors.js';
 import { initiatorLabel } from '../../lib/flex/attachment.js';
 import { configFromEnv, parseNodeSettings, type NodeSettings } from '../../lib/flex/config.js';
-import { explainDateraError, resolveConnection } from '../../lib/flex/datera.js';
+import { endpointKey, explainDateraError, nodeServerAllowed, resolveConnection } from '../../lib/flex/datera.js';
+import { checkOwnership } from '../../lib/flex/ownership.js';
 import { parseCall } from '../../lib/flex/driver.js';
 import { redactArgs } from '../../lib/flex/host.js';
 import { byPathLink, parseInitiatorName, parseSessions, portalAddress } from '../../lib/flex/iscsi.js';
@@ -91,6 +92,7 @@ describe('flex: options and secrets', () => {
       volume: 'volume-1',
       tenant: '/root/t1',
       server: 'h:7717',
+      readOnlyMany: false,
     });
     expect(volumeRef({}, 'pvc-2').appInstance).to.equal('pvc-2');
   });
@@ -136,9 +138,31 @@ describe('flex: credentials', () => {
     expect(c).to.include({ endpoint: 's:7718', username: 'u', password: 'p', tenant: '/root/node', source: 'the volume Secret' });
     expect(c.ldapServer).to.equal(undefined);
   });
-  it('without Secret credentials the node settings are used, with the PV address and tenant first', () => {
-    const c = resolveConnection({ secret: { server: 'ignored:1' }, settings, settingsFile: file, server: 'pv:7717', tenant: '/root/pv' });
+  it('without Secret credentials the node settings are used, with the PV address (when allowed) and tenant first', () => {
+    const allowing = { ...settings, allowedServers: ['pv:7717'] };
+    const c = resolveConnection({ secret: { server: 'ignored:1' }, settings: allowing, settingsFile: file, server: 'pv:7717', tenant: '/root/pv' });
     expect(c).to.include({ endpoint: 'pv:7717', username: 'nodeuser', password: 'nodepw', tenant: '/root/pv', ldapServer: 'ldap1', source: file });
+  });
+  it('node credentials are refused for an endpoint that is not the server or in allowedServers, naming it', () => {
+    expect(thrown(() => resolveConnection({ settings, settingsFile: file, server: 'http://evil.example:7717' }))).to.equal(
+      `refusing to send the node's Datera credentials to http://evil.example:7717: it is not the server or one of the allowedServers in ${file}`,
+    );
+    expect(thrown(() => resolveConnection({ settings, settingsFile: file, server: 'node-dat:7718' })), 'same host, other port').to.contain('refusing');
+    expect(thrown(() => resolveConnection({ settings, settingsFile: file, server: 'not a url' }))).to.contain('refusing to send');
+  });
+  it('the allow-list compares endpoints as the client connects (scheme, host, port, path; no /vX.Y)', () => {
+    expect(endpointKey('10.0.0.5:7718')).to.equal(endpointKey('https://10.0.0.5:7718/'));
+    expect(endpointKey('10.0.0.5')).to.equal(endpointKey('https://10.0.0.5:7718/v2.2'));
+    expect(endpointKey('10.0.0.5:7717')).to.equal('http://10.0.0.5:7717');
+    expect(endpointKey('HTTPS://Datera.Example:443/')).to.equal('https://datera.example');
+    expect(endpointKey('http://10.0.0.5:7718')).to.not.equal(endpointKey('10.0.0.5:7718'));
+    const allowing: NodeSettings = { ...settings, allowedServers: ['https://10.0.0.5:7718'] };
+    expect(nodeServerAllowed(allowing, file, '10.0.0.5:7718')).to.equal(true);
+    expect(nodeServerAllowed(allowing, file, 'http://node-dat:7717/')).to.equal(true);
+    expect(nodeServerAllowed(allowing, file, '10.0.0.6:7718')).to.equal(false);
+    expect(thrown(() => parseNodeSettings({ server: 's', username: 'u', password: 'p', allowedServers: 'a,b' }, 'f'))).to.equal(
+      'f: "allowedServers" must be a list of Datera endpoints (URL or host:port)',
+    );
   });
   it('tenant falls back to /root', () => {
     expect(resolveConnection({ secret: { username: 'u', password: 'p', server: 's' }, settings: undefined, settingsFile: file }).tenant).to.equal('/root');
@@ -160,6 +184,46 @@ describe('flex: credentials', () => {
       'cannot reach Datera at node-dat:7717 while trying to add the ACL: ECONNREFUSED',
     );
     expect(explainDateraError(new NotFoundError('gone'), conn, 'read it').message).to.equal('Datera refused to read it: gone');
+  });
+});
+
+describe('flex: ownership and access modes', () => {
+  const ref = volumeRef({ 'kubernetes.io/pvOrVolumeName': 'pvc-1', volumeID: 'pvc-1' });
+  const md = { 'k8s-pv': 'pvc-1', 'k8s-claim-namespace': 'team-a' };
+  it('accepts metadata naming the PV, and the claim namespace when a pod namespace is given', () => {
+    expect(checkOwnership(md, ref, 'team-a')).to.deep.equal({ pv: 'pvc-1', claimNamespace: 'team-a' });
+    expect(checkOwnership(md, ref, undefined), 'attach: no pod namespace').to.deep.equal({ pv: 'pvc-1', claimNamespace: 'team-a' });
+  });
+  it('refuses untagged or foreign metadata and another namespace, naming the app instance and why', () => {
+    expect(thrown(() => checkOwnership({}, ref, 'team-a'))).to.equal(
+      'refusing to attach app instance pvc-1: it carries no k8s-pv ownership metadata, so it was not provisioned for PersistentVolume pvc-1',
+    );
+    expect(thrown(() => checkOwnership({ ...md, 'k8s-pv': 'pvc-2' }, ref, undefined))).to.equal(
+      'refusing to attach app instance pvc-1: its k8s-pv metadata names PersistentVolume pvc-2, not pvc-1',
+    );
+    expect(thrown(() => checkOwnership(md, ref, 'team-b'))).to.equal(
+      'refusing to mount app instance pvc-1 for a pod in namespace team-b: it belongs to a claim in namespace team-a',
+    );
+    expect(thrown(() => checkOwnership({ 'k8s-pv': 'pvc-1' }, ref, 'team-a'))).to.equal(
+      'refusing to mount app instance pvc-1 for a pod in namespace team-a: it carries no k8s-claim-namespace ownership metadata',
+    );
+  });
+  it('accessModes: only ReadOnlyMany is read-only-many; missing means ReadWriteOnce; unknown modes are refused', () => {
+    const rox = (v: string | undefined) => volumeRef({ 'kubernetes.io/pvOrVolumeName': 'pvc-1', ...(v === undefined ? {} : { accessModes: v }) }).readOnlyMany;
+    expect(rox('ReadOnlyMany')).to.equal(true);
+    expect(rox(' ReadOnlyMany ')).to.equal(true);
+    expect(rox(undefined)).to.equal(false);
+    expect(rox('')).to.equal(false);
+    expect(rox('ReadWriteOnce')).to.equal(false);
+    expect(rox('ReadWriteOnce,ReadOnlyMany')).to.equal(false);
+    expect(rox('ReadWriteMany')).to.equal(false);
+    expect(thrown(() => rox('ReadMostly'))).to.equal(
+      'option accessModes "ReadMostly" lists unknown access modes ReadMostly (allowed: ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod)',
+    );
+  });
+  it('a ReadOnlyMany PV is mounted read-only even when kubelet says rw', () => {
+    expect(mountParams({ 'kubernetes.io/readwrite': 'rw', accessModes: 'ReadOnlyMany' }).readOnly).to.equal(true);
+    expect(mountParams({ 'kubernetes.io/readwrite': 'rw', accessModes: 'ReadWriteOnce' }).readOnly).to.equal(false);
   });
 });
 

@@ -32,9 +32,36 @@ describe('PV builder (buildVolume)', () => {
       driver: 'datera/iscsi',
       fsType: 'ext4',
       secretRef: { name: 'datera-credentials', namespace: 'datera-system' },
-      readOnly: false,
-      options: { volumeID: 'pvc-uid-a', size: '5', replica: '2', backstoreServer: '10.0.0.5:7718', tenant: '/root', storageInstance: 'storage-1', volume: 'volume-1', template: 'gold' },
+      readOnly: true,
+      options: {
+        volumeID: 'pvc-uid-a',
+        size: '5',
+        replica: '2',
+        backstoreServer: '10.0.0.5:7718',
+        tenant: '/root',
+        storageInstance: 'storage-1',
+        volume: 'volume-1',
+        accessModes: 'ReadOnlyMany',
+        template: 'gold',
+      },
     });
+  });
+
+  it('a ReadOnlyMany-only claim gets readOnly: true; ReadWriteOnce, both modes, or none get readOnly: false', () => {
+    const cases: [string[] | undefined, boolean, string][] = [
+      [['ReadOnlyMany'], true, 'ReadOnlyMany'],
+      [['ReadWriteOnce'], false, 'ReadWriteOnce'],
+      [['ReadWriteOnce', 'ReadOnlyMany'], false, 'ReadWriteOnce,ReadOnlyMany'],
+      [undefined, false, 'ReadWriteOnce'],
+    ];
+    for (const [modes, readOnly, option] of cases) {
+      const claim = newClaim('a', { className: 'gold', accessModes: modes ?? ['ReadWriteOnce'] });
+      if (!modes) delete claim.spec!.accessModes;
+      const pv = buildVolume({ ...base, claim });
+      expect(pv.spec!.flexVolume!.readOnly, String(modes)).to.equal(readOnly);
+      expect(pv.spec!.flexVolume!.options!.accessModes, String(modes)).to.equal(option);
+      expect(pv.spec!.accessModes, String(modes)).to.deep.equal(option.split(','));
+    }
   });
 
   it('puts no finalizer on Retain volumes and an empty class on legacy ones', () => {

@@ -10,6 +10,13 @@
 //   fake/multipath          present: a login also builds a dm map over the path
 //   fake/fail/<tool>        present: the tool fails (exit 1, the file's text on stderr)
 //
+// With FAKE_ISCSI_SIM_URL=<simulator base URL> in the environment, iscsiadm also plays the
+// target side: a login is POST /_sim/iscsi/login {target, initiator, portal} (the initiator is
+// this host's etc/iscsi/initiatorname.iscsi) and fails like iscsiadm when the simulator refuses
+// (403 -> exit 24 authorization failure, other errors -> exit 8); a logout is POST
+// /_sim/iscsi/logout. So the storage instance's active_initiators follow this host's sessions.
+// With FAKE_DISKS_FILE=<file>, the filesystems mkfs makes are kept there (shared by hosts).
+//
 // Logins create dev/sdX plus dev/disk/by-path/ip-<portal>-iscsi-<iqn>-lun-0 -> ../../sdX (and
 // sys/block/dm-N/slaves/sdX with multipath); logout removes them. mkfs records a filesystem
 // for the LUN so blkid reports it afterwards, across logouts. mount/umount edit proc/mounts.
@@ -49,7 +56,19 @@ function load() {
   }
 }
 const state = load();
-const save = () => fs.writeFileSync(stateFile, JSON.stringify(state, null, 2));
+// FAKE_DISKS_FILE: filesystems live on the LUNs, so hosts playing several nodes share them.
+const disksFile = process.env.FAKE_DISKS_FILE;
+if (disksFile) {
+  try {
+    state.fs = JSON.parse(fs.readFileSync(disksFile, 'utf8'));
+  } catch {
+    state.fs = {};
+  }
+}
+const save = () => {
+  fs.writeFileSync(stateFile, JSON.stringify(state, null, 2));
+  if (disksFile) fs.writeFileSync(disksFile, JSON.stringify(state.fs));
+};
 
 const opt = (flag) => {
   const i = args.indexOf(flag);
@@ -104,7 +123,25 @@ function dropMap(iqn) {
   delete state.dms[iqn];
 }
 
-function iscsiadm() {
+const simUrl = process.env.FAKE_ISCSI_SIM_URL;
+
+function initiatorName() {
+  const text = fs.readFileSync(path.join(root, 'etc', 'iscsi', 'initiatorname.iscsi'), 'utf8');
+  return /^\s*InitiatorName\s*=\s*(\S+)/m.exec(text)?.[1];
+}
+
+/** Tells the simulator's target about a login/logout; answers {status, error}. */
+async function tellTarget(op, iqn, portal) {
+  const res = await fetch(`${simUrl}/_sim/iscsi/${op}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ target: iqn, initiator: initiatorName(), portal }),
+  });
+  const body = await res.json().catch(() => ({}));
+  return { status: res.status, error: body.error ?? '' };
+}
+
+async function iscsiadm() {
   const mode = opt('-m');
   const iqn = opt('-T');
   const portal = opt('-p');
@@ -151,6 +188,15 @@ function iscsiadm() {
         rec['node.session.auth.password'] === chap.password;
       if (!ok) exit(24, `iscsiadm: Could not login to [iface: default, target: ${iqn}, portal: ${portal}].\niscsiadm: initiator reported error (24 - iSCSI login failed due to authorization failure)`);
     }
+    if (simUrl) {
+      const r = await tellTarget('login', iqn, portal);
+      if (r.status === 403) {
+        exit(24, `iscsiadm: Could not login to [iface: default, target: ${iqn}, portal: ${portal}].\niscsiadm: initiator reported error (24 - iSCSI login failed due to authorization failure)\n(target: ${r.error})`);
+      }
+      if (r.status !== 200) {
+        exit(8, `iscsiadm: Could not login to [iface: default, target: ${iqn}, portal: ${portal}].\niscsiadm: initiator reported error (8 - connection timed out)\n(target: ${r.status} ${r.error})`);
+      }
+    }
     const sd = `sd${String.fromCharCode(97 + state.nextSd++)}`;
     state.sessions.push({ sid: state.nextSid++, iqn, portal, sd });
     fs.mkdirSync(byPathDir, { recursive: true });
@@ -172,6 +218,7 @@ function iscsiadm() {
   if (has('-u')) {
     const s = state.sessions.find((x) => x.iqn === iqn && (!portal || x.portal === portal));
     if (!s) exit(21, 'iscsiadm: No matching sessions found');
+    if (simUrl) await tellTarget('logout', s.iqn, s.portal);
     state.sessions = state.sessions.filter((x) => x !== s);
     fs.rmSync(link(s.portal, s.iqn), { force: true });
     removePath(s.iqn, s.sd);
@@ -279,7 +326,7 @@ function multipath() {
 
 switch (tool) {
   case 'iscsiadm':
-    iscsiadm();
+    await iscsiadm();
     break;
   case 'mkfs.xfs':
     mkfs('xfs');
