@@ -170,6 +170,11 @@ export class ProvisionController {
     await this.queue.stop();
   }
 
+  /** Runs the orphan sweep now (it then continues at its interval); a no-op when the sweep is off. */
+  sweepOrphans(): void {
+    if (this.#sweep) this.queue.add(SWEEP_KEY);
+  }
+
   #ctx(): ClaimContext {
     return {
       names: this.#names,
