@@ -101,6 +101,12 @@ export class OrphanSweep {
   readonly #firstSeen = new Map<string, number>();
   /** endpoint|tenant|name of orphans already counted and evented by this process (report mode repeats quietly). */
   readonly #reported = new Set<string>();
+  /**
+   * endpoint|tenant|id|name of app instances tagged by another provisioner or cluster: their metadata
+   * is not read again (a shared tenant may hold many). Untagged ones are not remembered: one of
+   * ours is untagged for a moment between its create and its metadata write.
+   */
+  readonly #foreign = new Set<string>();
 
   constructor(o: OrphanSweepOptions, d: OrphanSweepDeps) {
     this.#o = o;
@@ -134,6 +140,7 @@ export class OrphanSweep {
     }
     if (this.#firstSeen.size > MAX_REMEMBERED) this.#firstSeen.clear();
     if (this.#reported.size > MAX_REMEMBERED) this.#reported.clear();
+    if (this.#foreign.size > MAX_REMEMBERED) this.#foreign.clear();
     this.#d.metrics.orphans.set(orphans);
     this.#d.logger.info('orphan sweep finished', { mode: this.#o.mode, tenants: seen.size, appInstances: listed, orphans, ms: Math.round(performance.now() - started) });
     return { kind: 'requeueAfter', ms: this.#o.intervalMs };
@@ -184,6 +191,8 @@ export class OrphanSweep {
     const live = new Set<string>();
     for (const ai of page.data) {
       if (pvAppInstances.has(ai.name)) continue; // a PV names it: reclaim owns its fate
+      const foreignKey = `${where}|${ai.id}|${ai.name}`; // id, not uuid: the samples (and the simulator) show a zero uuid on app instances
+      if (this.#foreign.has(foreignKey)) continue;
       const md = await conn.client.getMetadata(ai.name).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
       if (!md) continue;
       const key = `${where}|${ai.name}`;
@@ -196,6 +205,7 @@ export class OrphanSweep {
         graceMs: this.#o.graceMs,
         firstSeen: this.#firstSeen.get(key) ?? now,
       });
+      if (this.#taggedByOthers(md)) this.#foreign.add(foreignKey);
       if (verdict.kind === 'too-young' || verdict.kind === 'orphan') {
         live.add(key);
         if (!this.#firstSeen.has(key)) this.#firstSeen.set(key, now);
@@ -207,6 +217,15 @@ export class OrphanSweep {
     }
     for (const k of this.#firstSeen.keys()) if (k.startsWith(`${where}|`) && !live.has(k)) this.#firstSeen.delete(k);
     return { orphans, listed: page.data.length };
+  }
+
+  /** Tagged, and the tag names another provisioner or another cluster (never changes to ours). */
+  #taggedByOthers(md: Record<string, string>): boolean {
+    const by = md[MD.provisioner];
+    if (!by) return false;
+    if (!this.#d.provisionerNames.has(by)) return true;
+    const cluster = md[MD.clusterId];
+    return cluster !== undefined && cluster !== this.#d.clusterId;
   }
 
   async #act(conn: Connection, name: string, md: Record<string, string>, key: string): Promise<void> {

@@ -129,6 +129,19 @@ describe('orphan sweep', function () {
       expect(sim.calls().filter((c) => c.method === 'GET' && c.path.endsWith('/app_instances')).length, 'the sweep listed the tenant').to.be.greaterThan(0);
     });
 
+    it('reads the metadata of another cluster\'s or provisioner\'s app instance once, of an untagged one every sweep', async () => {
+      start();
+      await ai('pvc-untagged', undefined);
+      await ai('pvc-foreign', md('pvc-foreign', { 'k8s-cluster-id': 'another-cluster' }));
+      await ai('pvc-nfs', md('pvc-nfs', { 'k8s-provisioner': 'example.com/nfs' }));
+      h.ctrl.start();
+      await h.settle();
+      await sweep();
+      const reads = (n: string) => sim.calls().filter((c) => c.method === 'GET' && c.path.endsWith(`/app_instances/${n}/metadata`)).length;
+      expect([reads('pvc-untagged'), reads('pvc-foreign'), reads('pvc-nfs')]).to.deep.equal([2, 1, 1]);
+      expect(names()).to.deep.equal(['pvc-foreign', 'pvc-nfs', 'pvc-untagged']);
+    });
+
     it('keeps app instances whose PV or claim exists (cache), whose claim exists only on the API server, or that are within the grace period', async () => {
       start();
       await ai('pvc-has-pv', md('pvc-has-pv'));
