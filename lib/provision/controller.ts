@@ -364,7 +364,7 @@ export class ProvisionController {
       };
       const conn = await this.#d.connections.forProvision(connection);
       this.#attempted.set(uid, { namespace: pvc.metadata!.namespace!, name: pvc.metadata!.name!, connection });
-      await this.#ensureAppInstance(conn.client, request, pvc, className, conn.secretRef, log);
+      await this.#ensureAppInstance(conn.client, request, pvc, className, { secretRef: conn.secretRef, reclaimPolicy: storageClass.reclaimPolicy ?? 'Delete' }, log);
       if (source && volume.sizeGiB > 0) await this.#growClone(conn.client, pvName, volume.sizeGiB);
 
       const pv = buildVolume({
@@ -423,9 +423,9 @@ export class ProvisionController {
    * metadata = our earlier attempt stopped before tagging it). Anything else is someone else's
    * volume, and we refuse rather than hand it to this claim.
    */
-  async #ensureAppInstance(client: DateraApi, request: AppInstanceCreate, pvc: V1PersistentVolumeClaim, className: string, secretRef: { name: string; namespace: string }, log: Logger): Promise<void> {
+  async #ensureAppInstance(client: DateraApi, request: AppInstanceCreate, pvc: V1PersistentVolumeClaim, className: string, made: { secretRef: { name: string; namespace: string }; reclaimPolicy: string }, log: Logger): Promise<void> {
     const name = request.name;
-    const md = ownershipMetadata(this.#o.provisionerName, pvc, className, name, { clusterId: this.#o.clusterId, secretRef, createdAt: new Date() });
+    const md = ownershipMetadata(this.#o.provisionerName, pvc, className, name, { clusterId: this.#o.clusterId, ...made, createdAt: new Date() });
     try {
       await client.createAppInstance(request);
     } catch (err) {
@@ -543,8 +543,18 @@ export class ProvisionController {
     const log = this.#log.child({ pv: name });
 
     if (policy !== 'Delete') {
-      // Retain: the Datera volume and the PV stay. Our finalizer only guards Delete; drop it if present.
-      if (hasFinalizer && (released || deleting)) return this.#removeFinalizer(pv, log);
+      // Retain: the Datera volume and the PV stay. Our finalizer only guards Delete; drop it if
+      // present, once the volume is marked retained (a Delete PV edited to Retain: the orphan sweep
+      // must not remove the volume after an admin deletes the PV).
+      if (hasFinalizer && (released || deleting)) {
+        try {
+          await this.#markRetained(pv);
+        } catch (err) {
+          log.warn('marking a retained volume failed; will retry', { error: describeFailure(err) });
+          return { kind: 'retry', error: err };
+        }
+        return this.#removeFinalizer(pv, log);
+      }
       return { kind: 'done' };
     }
     if (!released) return { kind: 'done' };
@@ -609,6 +619,17 @@ export class ProvisionController {
     );
     log.warn('refusing to delete an app instance that is not ours', { appInstance: ai, reason });
     return { kind: 'requeueAfter', ms: this.#o.finalErrorRetryMs };
+  }
+
+  /** Records `k8s-reclaim-policy: Retain` on the PV's app instance, if it is ours and says otherwise. */
+  async #markRetained(pv: V1PersistentVolume): Promise<void> {
+    const name = pv.metadata!.name!;
+    const ai = pv.spec?.flexVolume?.options?.volumeID ?? name;
+    const conn = await this.#d.connections.forVolume(pv);
+    const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    if (!md || md[MD.reclaimPolicy] === 'Retain') return;
+    if (!deletableBy(md, { provisionerNames: this.#names, clusterId: this.#o.clusterId, pvName: name, ...(pv.spec?.claimRef?.uid ? { claimUid: pv.spec.claimRef.uid } : {}) }).ok) return;
+    await conn.client.putMetadata(ai, { [MD.reclaimPolicy]: 'Retain' });
   }
 
   /** Offline (force) then delete; "not found" at either step means already gone. */

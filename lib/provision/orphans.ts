@@ -8,8 +8,10 @@
 //      cluster and pre-cluster-id volumes are never touched);
 //   2. no PV names it (cache), and neither the PV named in its metadata nor a claim with the uid in
 //      its metadata exists (cache, then a GET to the API server);
-//   3. it is older than the grace period (`k8s-created-at`; without one, first seen by this process);
-//   4. mode is `delete` (in `report` mode it is only logged, evented and counted).
+//   3. its metadata does not say `k8s-reclaim-policy: Retain` (an admin who deletes a Retain PV
+//      keeps the volume): such an orphan is only reported, whatever the mode;
+//   4. it is older than the grace period (`k8s-created-at`; without one, first seen by this process);
+//   5. mode is `delete` (in `report` mode it is only logged, evented and counted).
 import type { V1PersistentVolume, V1StorageClass } from '@kubernetes/client-node';
 import { isNotFound } from '../datera/errors.js';
 import type { DateraApi } from '../datera/types.js';
@@ -50,6 +52,7 @@ export type OrphanVerdict =
   | { kind: 'not-ours'; why: string }
   | { kind: 'has-volume' }
   | { kind: 'has-claim' }
+  | { kind: 'retained' }
   | { kind: 'too-young' }
   | { kind: 'orphan' };
 
@@ -65,6 +68,7 @@ export function classifyAppInstance(md: Record<string, string>, f: OrphanFacts):
   const created = Date.parse(md[MD.createdAt] ?? '');
   const since = Number.isFinite(created) ? Math.min(created, f.now) : f.firstSeen;
   if (f.now - since < f.graceMs) return { kind: 'too-young' };
+  if (md[MD.reclaimPolicy] === 'Retain') return { kind: 'retained' };
   return { kind: 'orphan' };
 }
 
@@ -206,14 +210,14 @@ export class OrphanSweep {
         firstSeen: this.#firstSeen.get(key) ?? now,
       });
       if (this.#taggedByOthers(md)) this.#foreign.add(foreignKey);
-      if (verdict.kind === 'too-young' || verdict.kind === 'orphan') {
+      if (verdict.kind === 'too-young' || verdict.kind === 'orphan' || verdict.kind === 'retained') {
         live.add(key);
         if (!this.#firstSeen.has(key)) this.#firstSeen.set(key, now);
       }
-      if (verdict.kind !== 'orphan') continue;
+      if (verdict.kind !== 'orphan' && verdict.kind !== 'retained') continue;
       if (await this.#d.stillExists(md)) continue; // the caches were behind
       orphans++;
-      await this.#act(conn, ai.name, md, key);
+      await this.#act(conn, ai.name, md, key, verdict.kind === 'retained');
     }
     for (const k of this.#firstSeen.keys()) if (k.startsWith(`${where}|`) && !live.has(k)) this.#firstSeen.delete(k);
     return { orphans, listed: page.data.length };
@@ -228,7 +232,7 @@ export class OrphanSweep {
     return cluster !== undefined && cluster !== this.#d.clusterId;
   }
 
-  async #act(conn: Connection, name: string, md: Record<string, string>, key: string): Promise<void> {
+  async #act(conn: Connection, name: string, md: Record<string, string>, key: string, retained: boolean): Promise<void> {
     const owner = describeOwner(md);
     const created = md[MD.createdAt] ?? 'unknown';
     const first = !this.#reported.has(key);
@@ -242,10 +246,11 @@ export class OrphanSweep {
       if (sc) this.#d.recorder.record({ kind: 'StorageClass', apiVersion: 'storage.k8s.io/v1', metadata: { name: sc.metadata!.name!, ...(sc.metadata?.uid ? { uid: sc.metadata.uid } : {}) } }, type, reason, message);
     };
     const fields = { appInstance: name, tenant: conn.tenant, endpoint: conn.endpoint, owner, createdAt: created };
-    if (this.#o.mode !== 'delete') {
+    if (this.#o.mode !== 'delete' || retained) {
       if (!first) return;
-      this.#d.logger.warn('orphaned Datera app instance: no PV and no claim (orphanSweep: report, not deleted)', fields);
-      event('Warning', 'OrphanedVolume', `Datera app instance ${name} in tenant ${conn.tenant} (${owner}, created ${created}) has no PersistentVolume and no claim; not deleted (orphanSweep: report)`);
+      const why = retained ? 'reclaim policy Retain' : 'orphanSweep: report';
+      this.#d.logger.warn(`orphaned Datera app instance: no PV and no claim (${why}, not deleted)`, fields);
+      event('Warning', 'OrphanedVolume', `Datera app instance ${name} in tenant ${conn.tenant} (${owner}, created ${created}) has no PersistentVolume and no claim; not deleted (${why})`);
       return;
     }
     try {

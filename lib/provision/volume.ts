@@ -105,6 +105,12 @@ export const MD = {
   secretName: 'k8s-secret-name',
   /** RFC 3339 time of the create; the orphan sweep's grace period counts from here. */
   createdAt: 'k8s-created-at',
+  /**
+   * The PV's reclaim policy (`Delete` or `Retain`), written at create and re-written `Retain` when a
+   * PV is released or deleted under Retain: the orphan sweep never removes a retained volume whose
+   * PV an admin deleted.
+   */
+  reclaimPolicy: 'k8s-reclaim-policy',
 } as const;
 
 /** What the create knew besides the claim: where it ran and when. Absent fields are not written. */
@@ -112,6 +118,7 @@ export interface OwnershipContext {
   clusterId?: string | undefined;
   secretRef?: { name: string; namespace: string } | undefined;
   createdAt?: Date | undefined;
+  reclaimPolicy?: string | undefined;
 }
 
 /** Provisioner metadata recorded on the Datera app instance: who made it, in which cluster, for which claim, with which Secret. */
@@ -127,6 +134,7 @@ export function ownershipMetadata(provisionerName: string, claim: V1PersistentVo
     ...(ctx.clusterId ? { [MD.clusterId]: ctx.clusterId } : {}),
     ...(ctx.secretRef ? { [MD.secretNamespace]: ctx.secretRef.namespace, [MD.secretName]: ctx.secretRef.name } : {}),
     ...(ctx.createdAt ? { [MD.createdAt]: ctx.createdAt.toISOString() } : {}),
+    ...(ctx.reclaimPolicy ? { [MD.reclaimPolicy]: ctx.reclaimPolicy } : {}),
   };
 }
 

@@ -5,6 +5,7 @@ import { DateraClient } from '../../lib/datera/client.js';
 import { DateraSimulator } from '../../lib/sim/server.js';
 import { classifyAppInstance, type OrphanFacts } from '../../lib/provision/orphans.js';
 import type { ControllerOptions } from '../../lib/provision/controller.js';
+import type { V1PersistentVolume } from '@kubernetes/client-node';
 import { PROVISIONER, newClaim, newStorageClass, newVolume } from '../support/builders.js';
 import { CLUSTER_ID, apiError, newHarness, type Harness } from './harness.js';
 
@@ -53,6 +54,8 @@ describe('orphan sweep', function () {
       ['created within the grace period', md('pvc-1', { 'k8s-created-at': new Date(now - 60_000).toISOString() }), {}, 'too-young'],
       ['created "in the future" (clock skew) counts from now', md('pvc-1', { 'k8s-created-at': new Date(now + 3_600_000).toISOString() }), {}, 'too-young'],
       ['no creation time, first seen now', md('pvc-1', { 'k8s-created-at': 'garbage' }), {}, 'too-young'],
+      ['reclaim policy Retain, old', md('pvc-1', { 'k8s-reclaim-policy': 'Retain' }), {}, 'retained'],
+      ['reclaim policy Retain, within the grace period', md('pvc-1', { 'k8s-reclaim-policy': 'Retain', 'k8s-created-at': new Date(now - 60_000).toISOString() }), {}, 'too-young'],
       ['no creation time, first seen long ago', md('pvc-1', { 'k8s-created-at': 'garbage' }), { firstSeen: now - 3_600_000 }, 'orphan'],
     ];
     for (const [what, m, f, want] of cases) {
@@ -158,6 +161,35 @@ describe('orphan sweep', function () {
       expect(names()).to.deep.equal(['pvc-has-claim', 'pvc-has-pv', 'pvc-pv-named', 'pvc-server-claim', 'pvc-young']);
       expect(await h.metrics.value('datera_orphans_found_total')).to.equal(0);
       expect(sim.calls().filter((c) => c.method === 'GET' && c.path.endsWith('/app_instances')).length, 'the sweep listed the tenant').to.be.greaterThan(0);
+    });
+
+    it('an orphan marked Retain is only reported, even in delete mode', async () => {
+      start();
+      await ai('pvc-kept', md('pvc-kept', { 'k8s-reclaim-policy': 'Retain' }));
+      h.ctrl.start();
+      await h.settle();
+      expect(names()).to.deep.equal(['pvc-kept']);
+      expect(h.events.find((e) => e.reason === 'OrphanedVolume')!.message).to.match(/pvc-kept .*not deleted \(reclaim policy Retain\)/);
+      expect(await h.metrics.value('datera_orphans_removed_total')).to.equal(0);
+    });
+
+    it('a Delete PV edited to Retain: release marks its volume retained before dropping our finalizer, so the sweep keeps it after the PV is deleted', async () => {
+      start({ mode: 'delete', intervalMs: 3_600_000, graceMs: 0 });
+      h.ctrl.start();
+      const c = newClaim('a', { className: 'gold' });
+      h.claims.set(c);
+      await h.settle();
+      const pv = h.core.ops('createPV')[0] as V1PersistentVolume;
+      expect((await direct.getMetadata('pvc-uid-a'))['k8s-reclaim-policy']).to.equal('Delete');
+      const edited: V1PersistentVolume = { ...pv, spec: { ...pv.spec, persistentVolumeReclaimPolicy: 'Retain' }, status: { phase: 'Released' } };
+      h.claims.remove(c);
+      h.volumes.set(edited);
+      await h.settle();
+      expect((await direct.getMetadata('pvc-uid-a'))['k8s-reclaim-policy']).to.equal('Retain');
+      expect((h.core.ops('patchPV')[0] as { name: string }).name).to.equal('pvc-uid-a');
+      h.volumes.remove(edited); // the admin deletes the Retain PV
+      await sweep();
+      expect(names()).to.deep.equal(['pvc-uid-a']);
     });
 
     it('deletes nothing when the API server cannot confirm the claim is gone', async () => {

@@ -98,11 +98,11 @@ describe('ownership: never delete what is not ours', function () {
   });
 
   describe('create records who made the volume', () => {
-    it('metadata names the cluster id, the Secret the create used and the creation time', async () => {
+    it('metadata names the cluster id, the Secret the create used, the reclaim policy and the creation time', async () => {
       h.claims.set(newClaim('a', { className: 'gold' }));
       await h.settle();
       const md = await direct.getMetadata('pvc-uid-a');
-      expect(md).to.include({ 'k8s-cluster-id': CLUSTER_ID, 'k8s-secret-namespace': 'datera-system', 'k8s-secret-name': 'datera-credentials', 'k8s-pv': 'pvc-uid-a' });
+      expect(md).to.include({ 'k8s-cluster-id': CLUSTER_ID, 'k8s-secret-namespace': 'datera-system', 'k8s-secret-name': 'datera-credentials', 'k8s-pv': 'pvc-uid-a', 'k8s-reclaim-policy': 'Delete' });
       expect(Number.isNaN(Date.parse(md['k8s-created-at'] ?? ''))).to.equal(false);
     });
 
