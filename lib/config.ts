@@ -65,6 +65,19 @@ export interface Config {
    * The key `*` matches any value. Empty (the default) means alpha claims are left alone.
    */
   legacyAlphaClasses: Record<string, string>;
+  /**
+   * Identity of this cluster recorded on every Datera volume (`k8s-cluster-id`) and required to
+   * match before a delete. Empty (the default): the uid of the `kube-system` namespace, read once at
+   * start-up. Set it where that read is not allowed, and give each cluster that shares a Datera
+   * tenant its own value (a cluster restored from an etcd backup keeps the old namespace uid).
+   */
+  clusterId: string;
+  /** The orphan sweep: `delete` (default), `report` (log, event, metric only) or `off`. */
+  orphanSweep: 'delete' | 'report' | 'off';
+  /** Pause between two sweeps. */
+  orphanSweepIntervalMs: number;
+  /** An app instance younger than this is never treated as an orphan. */
+  orphanSweepGraceMs: number;
 }
 
 export class ConfigError extends Error {
@@ -114,6 +127,10 @@ export function defaults(): Config {
     logLevel: 'info',
     defaultFsType: 'xfs',
     legacyAlphaClasses: {},
+    clusterId: '',
+    orphanSweep: 'delete',
+    orphanSweepIntervalMs: 600_000,
+    orphanSweepGraceMs: 600_000,
   };
 }
 
@@ -156,6 +173,10 @@ const FLAGS: Record<string, { path: string; kind: 'string' | 'int' | 'float' | '
   'log-level': { path: 'logLevel', kind: 'string' },
   'default-fs-type': { path: 'defaultFsType', kind: 'string' },
   'legacy-alpha-classes': { path: 'legacyAlphaClasses', kind: 'map' },
+  'cluster-id': { path: 'clusterId', kind: 'string' },
+  'orphan-sweep': { path: 'orphanSweep', kind: 'string' },
+  'orphan-sweep-interval': { path: 'orphanSweepIntervalMs', kind: 'duration' },
+  'orphan-sweep-grace': { path: 'orphanSweepGraceMs', kind: 'duration' },
 };
 
 /** Environment variable -> flag name. */
@@ -180,6 +201,8 @@ const ENV: Record<string, string> = {
   DATERA_HTTP_PORT: 'http-port',
   LOG_LEVEL: 'log-level',
   DATERA_LEGACY_ALPHA_CLASSES: 'legacy-alpha-classes',
+  DATERA_CLUSTER_ID: 'cluster-id',
+  DATERA_ORPHAN_SWEEP: 'orphan-sweep',
 };
 
 /** Parses "1500ms", "2s", "5m", "1h" or a bare number of milliseconds. */
@@ -410,6 +433,13 @@ function validate(c: Config, problems: string[]): void {
   if (!(c.httpPort >= 0 && c.httpPort < 65536)) problems.push(`http port must be 0..65535, got ${c.httpPort}`);
   if (!['error', 'warn', 'info', 'debug'].includes(c.logLevel)) problems.push(`log level "${c.logLevel}" is not one of error, warn, info, debug`);
   if (!['xfs', 'ext4'].includes(c.defaultFsType)) problems.push(`default fs type "${c.defaultFsType}" is not one of xfs, ext4`);
+  if (!['delete', 'report', 'off'].includes(c.orphanSweep)) problems.push(`orphan sweep "${c.orphanSweep}" is not one of delete, report, off`);
+  if (c.orphanSweep !== 'off') {
+    if (!(c.orphanSweepIntervalMs >= 60_000)) problems.push(`orphan sweep interval must be at least 1m, got ${c.orphanSweepIntervalMs} ms`);
+    if (!(c.orphanSweepGraceMs >= 60_000)) problems.push(`orphan sweep grace must be at least 1m (a volume being provisioned must never look orphaned), got ${c.orphanSweepGraceMs} ms`);
+  }
+  if (c.clusterId && !/^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$/.test(c.clusterId))
+    problems.push(`cluster id "${c.clusterId}" must be 1-128 letters, digits, '.', '_' or '-', starting and ending with a letter or digit`);
   if (c.datera.caBundleFile && c.datera.insecureSkipTlsVerify)
     problems.push('datera CA bundle and insecure-skip-tls-verify are both set: choose one');
 }

@@ -123,6 +123,7 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
       }),
   });
 
+  const clusterId = await resolveClusterId(config, core, logger);
   const controller = new ProvisionController(
     {
       provisionerName: config.provisionerName,
@@ -137,6 +138,8 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
       retryMaxMs: config.retryMaxMs,
       finalErrorRetryMs: config.finalErrorRetryMs,
       provisioningEventDelayMs: config.provisioningEventDelayMs,
+      clusterId,
+      orphanSweep: { mode: config.orphanSweep, intervalMs: config.orphanSweepIntervalMs, graceMs: config.orphanSweepGraceMs },
     },
     { core, claims, volumes, classes, configMaps, recorder, connections, metrics, logger: logger.child({ subsystem: 'controller' }) },
   );
@@ -211,6 +214,30 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
       await new Promise<void>((r) => http.close(() => r()));
     },
   };
+}
+
+/**
+ * This cluster's identity for ownership metadata: the `clusterId` setting, else the uid of the
+ * kube-system namespace (read once). A failed read stops start-up with what to do: running
+ * without an identity would write volumes that no later delete could prove are ours.
+ */
+export async function resolveClusterId(config: Pick<Config, 'clusterId'>, core: Pick<CoreV1Api, 'readNamespace'>, logger: Logger): Promise<string> {
+  if (config.clusterId) {
+    logger.info('cluster id from the clusterId setting', { clusterId: config.clusterId });
+    return config.clusterId;
+  }
+  try {
+    const ns = await core.readNamespace({ name: 'kube-system' });
+    const uid = ns.metadata?.uid;
+    if (!uid) throw new Error('the namespace has no uid');
+    logger.info('cluster id from the kube-system namespace uid', { clusterId: uid });
+    return uid;
+  } catch (err) {
+    const s = (err as { code?: number }).code;
+    throw new Error(
+      `cannot read the uid of namespace kube-system as this cluster's id (${s ? `HTTP ${s}` : (err as Error).message}): allow "get" on namespaces/kube-system (manifests/base/rbac.yaml does) or set the clusterId setting (--cluster-id, DATERA_CLUSTER_ID) to a value unique to this cluster`,
+    );
+  }
 }
 
 async function main(): Promise<void> {

@@ -83,6 +83,21 @@ export class Metrics {
     help: 'Number of AppTemplates in use',
     registers: [this.registry],
   });
+  readonly orphansFound = new Counter({
+    name: 'datera_orphans_found_total',
+    help: 'App instances of this cluster and provisioner found with no PV and no claim (each counted once per process)',
+    registers: [this.registry],
+  });
+  readonly orphansRemoved = new Counter({
+    name: 'datera_orphans_removed_total',
+    help: 'Orphaned app instances the orphan sweep deleted',
+    registers: [this.registry],
+  });
+  readonly orphans = new Gauge({
+    name: 'datera_orphans',
+    help: 'Orphaned app instances the last sweep found (in report mode, those still waiting for an admin)',
+    registers: [this.registry],
+  });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });

@@ -29,7 +29,8 @@ import { Ann, PV_FINALIZER, claimMayNeedUs, decideClaim, pvNameFor, requestedSto
 import { CredentialsError, type DateraConnections } from './credentials.js';
 import { WorkQueue, type Outcome } from './queue.js';
 import { appInstanceRequest, parseQuantity, parseTemplates, type TemplateSet, type VolumeParams } from './template.js';
-import { STORAGE_INSTANCE, VOLUME, buildVolume, metadataIsOurs, ownershipMetadata } from './volume.js';
+import { OrphanSweep, type OrphanSweepOptions } from './orphans.js';
+import { MD, STORAGE_INSTANCE, VOLUME, buildVolume, deletableBy, metadataIsOurs, ownershipMetadata } from './volume.js';
 
 export interface ControllerOptions {
   provisionerName: string;
@@ -44,10 +45,24 @@ export interface ControllerOptions {
   retryMaxMs: number;
   finalErrorRetryMs: number;
   provisioningEventDelayMs: number;
+  /**
+   * Identity of this Kubernetes cluster, recorded on every app instance created and required to
+   * match before a delete (`k8s-cluster-id`). Empty: not recorded, and volumes that carry a cluster
+   * id are never deleted or adopted (nothing to match them against); the orphan sweep stays off.
+   */
+  clusterId?: string;
+  /** The orphan sweep (orphans.ts); absent = off. */
+  orphanSweep?: OrphanSweepOptions;
 }
 
 export interface ControllerDeps {
-  core: Pick<CoreV1Api, 'createPersistentVolume' | 'deletePersistentVolume' | 'patchPersistentVolume'>;
+  /**
+   * Kubernetes writes, and the reads that confirm a claim or PV is really gone before a Datera
+   * volume is deleted for that reason (the caches may be behind). Without the reads (some tests),
+   * the caches alone decide.
+   */
+  core: Pick<CoreV1Api, 'createPersistentVolume' | 'deletePersistentVolume' | 'patchPersistentVolume'> &
+    Partial<Pick<CoreV1Api, 'readPersistentVolume' | 'readNamespacedPersistentVolumeClaim'>>;
   claims: Informer<V1PersistentVolumeClaim>;
   volumes: Informer<V1PersistentVolume>;
   classes: Informer<V1StorageClass>;
@@ -68,6 +83,15 @@ class FinalError extends Error {
 
 const CLAIM = 'claim/';
 const VOLUME_KEY = 'volume/';
+/** The one key of the periodic orphan sweep. */
+const SWEEP_KEY = 'sweep/orphans';
+
+/** How a create reached Datera: the same arguments find the same endpoint, credentials and tenant again. */
+interface Attempt {
+  namespace: string;
+  name: string;
+  connection: { secretName?: string | undefined; secretNamespace?: string | undefined; tenant?: string | undefined; claimNamespace: string };
+}
 
 export class ProvisionController {
   readonly #o: ControllerOptions;
@@ -77,8 +101,14 @@ export class ProvisionController {
   readonly queue: WorkQueue;
   /** uid -> namespace/name of claims that may need us (pending, ours or legacy). */
   readonly #pending = new Map<string, string>();
-  /** Claim uids whose provisioning reached Datera in this process (for clean-up when the claim vanishes). */
-  readonly #attempted = new Set<string>();
+  /** uid -> namespace/name of every claim in the cache: a claim is gone only when it is not here (and a GET agrees). */
+  readonly #claimKeys = new Map<string, string>();
+  /**
+   * Claim uids whose provisioning reached Datera in this process, with the connection it used (for
+   * clean-up when the claim vanishes). In memory only: after a restart the orphan sweep finds what
+   * this would have cleaned, from the same facts recorded in the app instance metadata.
+   */
+  readonly #attempted = new Map<string, Attempt>();
   /**
    * Claim uids provisioned by this process whose PV the cache may not show yet: a claim update
    * that arrives in between must not provision again (a second Datera call and event).
@@ -90,6 +120,7 @@ export class ProvisionController {
   readonly #finalFailures = new Set<string>();
   #templates: TemplateSet = { templates: new Map() };
   #templatesVersion = '';
+  readonly #sweep: OrphanSweep | undefined;
 
   constructor(o: ControllerOptions, d: ControllerDeps) {
     this.#o = o;
@@ -103,6 +134,25 @@ export class ProvisionController {
       handler: (key) => this.#handle(key),
       onError: (key, err) => this.#log.error('unexpected error in work item', { key, err }),
     });
+    if (o.orphanSweep && o.orphanSweep.mode !== 'off' && o.clusterId) {
+      this.#sweep = new OrphanSweep(o.orphanSweep, {
+        provisionerNames: this.#names,
+        clusterId: o.clusterId,
+        namespace: o.namespace,
+        connections: d.connections,
+        volumes: d.volumes,
+        classes: d.classes,
+        templates: () => this.#templates,
+        claimExists: (uid) => this.#claimKeys.has(uid) || this.#attempted.has(uid) || this.#provisioned.has(uid),
+        stillExists: async (md) => (await this.#stillExists(md[MD.pv] ?? '', md[MD.claimNamespace], md[MD.claimName], md[MD.claimUid] ?? '')) !== undefined,
+        deleteAppInstance: (client, name) => this.#deleteAppInstance(client, name),
+        recorder: d.recorder,
+        metrics: d.metrics,
+        logger: d.logger.child({ subsystem: 'orphan-sweep' }),
+      });
+    } else if (o.orphanSweep && o.orphanSweep.mode !== 'off') {
+      d.logger.warn('orphan sweep is off: no cluster id is known, so no app instance can be proven to be this cluster\'s');
+    }
     this.#wire();
   }
 
@@ -113,10 +163,16 @@ export class ProvisionController {
   /** Starts the workers (the caller starts informers first, and calls this on becoming leader). */
   start(): void {
     this.queue.start();
+    if (this.#sweep) this.queue.add(SWEEP_KEY);
   }
 
   async stop(): Promise<void> {
     await this.queue.stop();
+  }
+
+  /** Runs the orphan sweep now (it then continues at its interval); a no-op when the sweep is off. */
+  sweepOrphans(): void {
+    if (this.#sweep) this.queue.add(SWEEP_KEY);
   }
 
   #ctx(): ClaimContext {
@@ -132,6 +188,7 @@ export class ProvisionController {
     const onClaim = (pvc: V1PersistentVolumeClaim) => {
       const uid = pvc.metadata?.uid;
       if (!uid) return;
+      this.#claimKeys.set(uid, `${pvc.metadata!.namespace}/${pvc.metadata!.name}`);
       if (claimMayNeedUs(pvc, this.#ctx())) {
         this.#pending.set(uid, `${pvc.metadata!.namespace}/${pvc.metadata!.name}`);
         this.queue.add(CLAIM + uid);
@@ -146,9 +203,11 @@ export class ProvisionController {
     claims.on('delete', (pvc) => {
       const uid = pvc.metadata?.uid;
       if (!uid) return;
+      this.#claimKeys.delete(uid);
       this.#finalFailures.delete(uid);
       this.#provisioned.delete(uid);
-      if (this.#pending.delete(uid) && this.#attempted.has(uid)) this.queue.add(CLAIM + uid); // clean-up check
+      this.#pending.delete(uid);
+      if (this.#attempted.has(uid)) this.queue.add(CLAIM + uid); // clean-up check
       else this.queue.forget(CLAIM + uid);
     });
 
@@ -224,8 +283,9 @@ export class ProvisionController {
     return by !== undefined && this.#names.has(by) && pv.spec?.flexVolume?.driver === 'datera/iscsi';
   }
 
+  /** The cached claim with this uid, whatever its phase (bound claims included). */
   #claimByUid(uid: string): V1PersistentVolumeClaim | undefined {
-    const nsName = this.#pending.get(uid);
+    const nsName = this.#claimKeys.get(uid);
     if (!nsName) return undefined;
     const i = nsName.indexOf('/');
     const pvc = this.#d.claims.get(nsName.slice(i + 1), nsName.slice(0, i));
@@ -237,6 +297,7 @@ export class ProvisionController {
     this.#d.metrics.queueDelayed.set({ name: 'provisioner' }, this.queue.delayed);
     if (key.startsWith(CLAIM)) return this.#syncClaim(key.slice(CLAIM.length));
     if (key.startsWith(VOLUME_KEY)) return this.#syncVolume(key.slice(VOLUME_KEY.length));
+    if (key === SWEEP_KEY && this.#sweep) return this.#sweep.run();
     return { kind: 'done' };
   }
 
@@ -245,7 +306,10 @@ export class ProvisionController {
   async #syncClaim(uid: string): Promise<Outcome> {
     const pvc = this.#claimByUid(uid);
     const pvName = `pvc-${uid}`;
+    // Only a claim absent from the cache may have vanished; one that exists but no longer needs us
+    // (bound, e.g. while our PV create was in flight) is left alone, whatever its volume.
     if (!pvc) return this.#cleanupVanishedClaim(uid, pvName);
+    if (!this.#pending.has(uid)) return { kind: 'done' };
     if (this.#d.volumes.get(pvName) || this.#provisioned.has(uid)) return { kind: 'done' }; // provisioned already
 
     const decision = decideClaim(pvc, this.#ctx());
@@ -292,14 +356,15 @@ export class ProvisionController {
         provisioningEvent = setTimeout(announce, this.#o.provisioningEventDelayMs);
         provisioningEvent.unref?.();
       }
-      const conn = await this.#d.connections.forProvision({
+      const connection = {
         secretName: volume.secretName,
         secretNamespace: volume.secretNamespace,
         tenant: volume.tenant,
         claimNamespace: pvc.metadata!.namespace!,
-      });
-      this.#attempted.add(uid);
-      await this.#ensureAppInstance(conn.client, request, pvc, className, log);
+      };
+      const conn = await this.#d.connections.forProvision(connection);
+      this.#attempted.set(uid, { namespace: pvc.metadata!.namespace!, name: pvc.metadata!.name!, connection });
+      await this.#ensureAppInstance(conn.client, request, pvc, className, { secretRef: conn.secretRef, reclaimPolicy: storageClass.reclaimPolicy ?? 'Delete' }, log);
       if (source && volume.sizeGiB > 0) await this.#growClone(conn.client, pvName, volume.sizeGiB);
 
       const pv = buildVolume({
@@ -358,17 +423,17 @@ export class ProvisionController {
    * metadata = our earlier attempt stopped before tagging it). Anything else is someone else's
    * volume, and we refuse rather than hand it to this claim.
    */
-  async #ensureAppInstance(client: DateraApi, request: AppInstanceCreate, pvc: V1PersistentVolumeClaim, className: string, log: Logger): Promise<void> {
+  async #ensureAppInstance(client: DateraApi, request: AppInstanceCreate, pvc: V1PersistentVolumeClaim, className: string, made: { secretRef: { name: string; namespace: string }; reclaimPolicy: string }, log: Logger): Promise<void> {
     const name = request.name;
-    const md = ownershipMetadata(this.#o.provisionerName, pvc, className, name);
+    const md = ownershipMetadata(this.#o.provisionerName, pvc, className, name, { clusterId: this.#o.clusterId, ...made, createdAt: new Date() });
     try {
       await client.createAppInstance(request);
     } catch (err) {
       if (!isConflict(err)) throw err;
       const existing = await client.getMetadata(name);
-      if (!metadataIsOurs(existing, this.#names, pvc.metadata!.uid!))
+      if (!metadataIsOurs(existing, this.#names, pvc.metadata!.uid!, this.#o.clusterId))
         throw new FinalError(
-          `Datera app instance ${name} already exists and was not created for this claim (it belongs to claim ${existing['k8s-claim-namespace'] ?? '?'}/${existing['k8s-claim-name'] ?? '?'} uid ${existing['k8s-claim-uid'] ?? '?'}); refusing to reuse it`,
+          `Datera app instance ${name} already exists and was not created for this claim (it belongs to claim ${existing['k8s-claim-namespace'] ?? '?'}/${existing['k8s-claim-name'] ?? '?'} uid ${existing['k8s-claim-uid'] ?? '?'}${existing[MD.clusterId] ? `, cluster ${existing[MD.clusterId]}` : ''}); refusing to reuse it`,
         );
       if (existing['k8s-claim-uid']) {
         log.info('adopted app instance from an earlier attempt', { appInstance: name });
@@ -409,21 +474,33 @@ export class ProvisionController {
   }
 
   /**
-   * The claim is gone. If we reached Datera for it and no PV was saved, remove the app instance
-   * we may have made (only if its metadata says it is this claim's), so it does not leak.
+   * The claim is gone from the cache. If we reached Datera for it and no PV was saved, remove the
+   * app instance we may have made, through the connection the create used, and only after the API
+   * server confirms that neither the PV nor the claim exists (the caches may be behind: a PV create
+   * that looked failed may have succeeded) and the metadata says it is this claim's, this
+   * provisioner's and this cluster's.
    */
   async #cleanupVanishedClaim(uid: string, pvName: string): Promise<Outcome> {
-    if (!this.#attempted.has(uid)) return { kind: 'done' };
+    const attempt = this.#attempted.get(uid);
+    if (!attempt) return { kind: 'done' };
     if (this.#d.volumes.get(pvName)) {
       this.#attempted.delete(uid);
       return { kind: 'done' }; // the PV exists: it becomes Released and the reclaim path handles it
     }
     try {
-      const conn = await this.#d.connections.forProvision({ claimNamespace: this.#o.namespace });
+      const exists = await this.#stillExists(pvName, attempt.namespace, attempt.name, uid);
+      if (exists === 'pv') this.#attempted.delete(uid); // it becomes Released and the reclaim path handles it
+      if (exists) return { kind: 'done' }; // a claim the cache has not caught up with: its delete event brings us back
+      const conn = await this.#d.connections.forProvision(attempt.connection);
       const md = await conn.client.getMetadata(pvName).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
-      if (md && md['k8s-claim-uid'] === uid) {
-        await this.#deleteAppInstance(conn.client, pvName);
-        this.#log.info('deleted app instance of a claim removed before its PV was saved', { appInstance: pvName, uid });
+      if (md) {
+        const verdict = deletableBy(md, { provisionerNames: this.#names, clusterId: this.#o.clusterId, pvName, claimUid: uid });
+        if (verdict.ok) {
+          await this.#deleteAppInstance(conn.client, pvName);
+          this.#log.info('deleted app instance of a claim removed before its PV was saved', { appInstance: pvName, uid });
+        } else {
+          this.#log.warn('not deleting app instance of a removed claim: it is not ours', { appInstance: pvName, uid, reason: verdict.reason });
+        }
       }
       this.#attempted.delete(uid);
       return { kind: 'done' };
@@ -431,6 +508,26 @@ export class ProvisionController {
       this.#log.warn('clean-up of a removed claim failed; will retry', { appInstance: pvName, error: describeFailure(err) });
       return { kind: 'retry', error: err };
     }
+  }
+
+  /**
+   * Does the PV, or a claim with this uid, still exist? The caches first, then the API server
+   * (the caches may be behind). `undefined` only when both say no; a failed read throws, so
+   * nothing is deleted on a guess. Without read access in `core` (tests) the caches decide.
+   */
+  async #stillExists(pvName: string, namespace: string | undefined, name: string | undefined, uid: string): Promise<'pv' | 'claim' | undefined> {
+    if (pvName && this.#d.volumes.get(pvName)) return 'pv';
+    if (this.#claimKeys.has(uid)) return 'claim';
+    const { readPersistentVolume, readNamespacedPersistentVolumeClaim } = this.#d.core;
+    if (pvName && readPersistentVolume) {
+      const pv = await readPersistentVolume.call(this.#d.core, { name: pvName }).catch((e: unknown) => (isKubeNotFound(e) ? undefined : Promise.reject(e)));
+      if (pv) return 'pv';
+    }
+    if (namespace && name && readNamespacedPersistentVolumeClaim) {
+      const pvc = await readNamespacedPersistentVolumeClaim.call(this.#d.core, { name, namespace }).catch((e: unknown) => (isKubeNotFound(e) ? undefined : Promise.reject(e)));
+      if (pvc?.metadata?.uid === uid) return 'claim';
+    }
+    return undefined;
   }
 
   // ---------------------------------------------------------------- reclaim
@@ -446,8 +543,18 @@ export class ProvisionController {
     const log = this.#log.child({ pv: name });
 
     if (policy !== 'Delete') {
-      // Retain: the Datera volume and the PV stay. Our finalizer only guards Delete; drop it if present.
-      if (hasFinalizer && (released || deleting)) return this.#removeFinalizer(pv, log);
+      // Retain: the Datera volume and the PV stay. Our finalizer only guards Delete; drop it if
+      // present, once the volume is marked retained (a Delete PV edited to Retain: the orphan sweep
+      // must not remove the volume after an admin deletes the PV).
+      if (hasFinalizer && (released || deleting)) {
+        try {
+          await this.#markRetained(pv);
+        } catch (err) {
+          log.warn('marking a retained volume failed; will retry', { error: describeFailure(err) });
+          return { kind: 'retry', error: err };
+        }
+        return this.#removeFinalizer(pv, log);
+      }
       return { kind: 'done' };
     }
     if (!released) return { kind: 'done' };
@@ -459,7 +566,14 @@ export class ProvisionController {
     try {
       if (!again) {
         const conn = await this.#d.connections.forVolume(pv);
-        await this.#deleteAppInstance(conn.client, ai);
+        // Ownership first: a PV can name an app instance this cluster did not make (a restored or
+        // second cluster sharing the tenant, an edited PV). Gone already counts as deleted.
+        const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+        if (md) {
+          const verdict = deletableBy(md, { provisionerNames: this.#names, clusterId: this.#o.clusterId, pvName: name, ...(pv.spec?.claimRef?.uid ? { claimUid: pv.spec.claimRef.uid } : {}) });
+          if (!verdict.ok) return this.#refuseForeignDelete(pv, ai, verdict.reason, log);
+          await this.#deleteAppInstance(conn.client, ai);
+        }
         this.#reclaimed.add(name);
       }
     } catch (err) {
@@ -486,6 +600,36 @@ export class ProvisionController {
       log.info('deleted volume', { appInstance: ai });
     }
     return out;
+  }
+
+  /**
+   * The PV's app instance is not provably ours: it is NOT deleted, and neither is the PV. The PV
+   * keeps our finalizer (so it stays visible, Released or Terminating, with this event) and is
+   * checked again slowly, in case the metadata is corrected. Dropping the finalizer instead would
+   * delete the only Kubernetes record of the mismatch; an admin decides (see the troubleshooting notes).
+   */
+  #refuseForeignDelete(pv: V1PersistentVolume, ai: string, reason: string, log: Logger): Outcome {
+    const className = pv.spec?.storageClassName ?? '';
+    this.#d.metrics.deleteFailed.inc({ class: className });
+    this.#d.recorder.record(
+      subjectOf(pv, 'PersistentVolume'),
+      'Warning',
+      'VolumeFailedDelete',
+      `refusing to delete Datera app instance ${ai}: ${reason}; this PersistentVolume keeps its finalizer until an administrator resolves it`,
+    );
+    log.warn('refusing to delete an app instance that is not ours', { appInstance: ai, reason });
+    return { kind: 'requeueAfter', ms: this.#o.finalErrorRetryMs };
+  }
+
+  /** Records `k8s-reclaim-policy: Retain` on the PV's app instance, if it is ours and says otherwise. */
+  async #markRetained(pv: V1PersistentVolume): Promise<void> {
+    const name = pv.metadata!.name!;
+    const ai = pv.spec?.flexVolume?.options?.volumeID ?? name;
+    const conn = await this.#d.connections.forVolume(pv);
+    const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    if (!md || md[MD.reclaimPolicy] === 'Retain') return;
+    if (!deletableBy(md, { provisionerNames: this.#names, clusterId: this.#o.clusterId, pvName: name, ...(pv.spec?.claimRef?.uid ? { claimUid: pv.spec.claimRef.uid } : {}) }).ok) return;
+    await conn.client.putMetadata(ai, { [MD.reclaimPolicy]: 'Retain' });
   }
 
   /** Offline (force) then delete; "not found" at either step means already gone. */

@@ -92,24 +92,96 @@ export function buildVolume(i: BuildVolumeInput): V1PersistentVolume {
   };
 }
 
-/** Provisioner metadata recorded on the Datera app instance: who made it, for which claim. */
-export function ownershipMetadata(provisionerName: string, claim: V1PersistentVolumeClaim, className: string, pvName: string): Record<string, string> {
+/**
+ * Keys of the ownership metadata the provisioner writes on every Datera app instance it creates.
+ * Deletes (reclaim, vanished-claim clean-up, orphan sweep) and the node driver read them back;
+ * Datera keeps metadata as a flat string map (2 KiB in all is the documented client-side limit,
+ * and these values stay far below it).
+ */
+export const MD = {
+  provisioner: 'k8s-provisioner',
+  pv: 'k8s-pv',
+  claimNamespace: 'k8s-claim-namespace',
+  claimName: 'k8s-claim-name',
+  claimUid: 'k8s-claim-uid',
+  storageClass: 'k8s-storage-class',
+  /** Identity of the Kubernetes cluster that made the volume (kube-system namespace uid, or the `clusterId` setting). */
+  clusterId: 'k8s-cluster-id',
+  /** The credentials Secret the create used: the clean-up and the orphan sweep reach the volume the same way. */
+  secretNamespace: 'k8s-secret-namespace',
+  secretName: 'k8s-secret-name',
+  /** RFC 3339 time of the create; the orphan sweep's grace period counts from here. */
+  createdAt: 'k8s-created-at',
+  /**
+   * The PV's reclaim policy (`Delete` or `Retain`), written at create and re-written `Retain` when a
+   * PV is released or deleted under Retain: the orphan sweep never removes a retained volume whose
+   * PV an admin deleted.
+   */
+  reclaimPolicy: 'k8s-reclaim-policy',
+} as const;
+
+/** What the create knew besides the claim: where it ran and when. Absent fields are not written. */
+export interface OwnershipContext {
+  clusterId?: string | undefined;
+  secretRef?: { name: string; namespace: string } | undefined;
+  createdAt?: Date | undefined;
+  reclaimPolicy?: string | undefined;
+}
+
+/** Provisioner metadata recorded on the Datera app instance: who made it, in which cluster, for which claim, with which Secret. */
+export function ownershipMetadata(provisionerName: string, claim: V1PersistentVolumeClaim, className: string, pvName: string, ctx: OwnershipContext = {}): Record<string, string> {
   const m = claim.metadata!;
   return {
-    'k8s-provisioner': provisionerName,
-    'k8s-pv': pvName,
-    'k8s-claim-namespace': m.namespace!,
-    'k8s-claim-name': m.name!,
-    'k8s-claim-uid': m.uid!,
-    'k8s-storage-class': className,
+    [MD.provisioner]: provisionerName,
+    [MD.pv]: pvName,
+    [MD.claimNamespace]: m.namespace!,
+    [MD.claimName]: m.name!,
+    [MD.claimUid]: m.uid!,
+    [MD.storageClass]: className,
+    ...(ctx.clusterId ? { [MD.clusterId]: ctx.clusterId } : {}),
+    ...(ctx.secretRef ? { [MD.secretNamespace]: ctx.secretRef.namespace, [MD.secretName]: ctx.secretRef.name } : {}),
+    ...(ctx.createdAt ? { [MD.createdAt]: ctx.createdAt.toISOString() } : {}),
+    ...(ctx.reclaimPolicy ? { [MD.reclaimPolicy]: ctx.reclaimPolicy } : {}),
   };
 }
 
 /**
  * Is an existing app instance's metadata compatible with this claim? Empty metadata counts as
  * ours: the deterministic name was created by an earlier attempt that stopped before tagging it.
+ * A cluster id, when the metadata carries one, must be ours (`clusterId`): a restored or second
+ * cluster sharing the tenant never adopts another cluster's volume.
  */
-export function metadataIsOurs(md: Record<string, string>, provisionerNames: ReadonlySet<string>, claimUid: string): boolean {
-  if (!md['k8s-claim-uid'] && !md['k8s-provisioner']) return true;
-  return md['k8s-claim-uid'] === claimUid && provisionerNames.has(md['k8s-provisioner'] ?? '');
+export function metadataIsOurs(md: Record<string, string>, provisionerNames: ReadonlySet<string>, claimUid: string, clusterId?: string): boolean {
+  if (!md[MD.claimUid] && !md[MD.provisioner]) return true;
+  if (md[MD.clusterId] && md[MD.clusterId] !== clusterId) return false;
+  return md[MD.claimUid] === claimUid && provisionerNames.has(md[MD.provisioner] ?? '');
+}
+
+/** Why a delete was refused: whose volume it is instead, for events and logs. */
+export type DeleteVerdict = { ok: true } | { ok: false; reason: string };
+
+/**
+ * May the provisioner delete this app instance on behalf of a PV or claim? Only when the metadata
+ * names one of our provisioner names, this PV (when `pvName` is given), this claim uid (when
+ * given), and this cluster. No metadata at all is NOT ours here (a
+ * delete needs proof; the create path's "empty = ours" adoption rule does not carry over).
+ * Volumes made before cluster ids were recorded carry none: they count as ours when provisioner,
+ * PV and claim uid match (backward compatible).
+ */
+export function deletableBy(md: Record<string, string>, who: { provisionerNames: ReadonlySet<string>; clusterId?: string | undefined; pvName?: string; claimUid?: string }): DeleteVerdict {
+  const owner = describeOwner(md);
+  if (!md[MD.provisioner] && !md[MD.pv] && !md[MD.claimUid]) return { ok: false, reason: 'it carries no ownership metadata (not made by this provisioner, or made by a version that did not tag volumes)' };
+  if (!who.provisionerNames.has(md[MD.provisioner] ?? '')) return { ok: false, reason: `it belongs to ${owner}` };
+  if (who.pvName !== undefined && md[MD.pv] !== who.pvName) return { ok: false, reason: `it belongs to ${owner}` };
+  if (who.claimUid !== undefined && md[MD.claimUid] !== who.claimUid) return { ok: false, reason: `it belongs to ${owner}` };
+  if (who.pvName === undefined && who.claimUid === undefined) return { ok: false, reason: 'no PV or claim to match it against' };
+  const cluster = md[MD.clusterId];
+  if (cluster !== undefined && cluster !== who.clusterId) return { ok: false, reason: `it belongs to ${owner}` };
+  return { ok: true };
+}
+
+/** "provisioner P, cluster C, PV V, claim ns/name (uid U)" from metadata, for messages. */
+export function describeOwner(md: Record<string, string>): string {
+  const part = (k: string) => md[k] ?? '?';
+  return `provisioner ${part(MD.provisioner)}, cluster ${md[MD.clusterId] ?? '(not recorded)'}, PV ${part(MD.pv)}, claim ${part(MD.claimNamespace)}/${part(MD.claimName)} (uid ${part(MD.claimUid)})`;
 }

@@ -310,6 +310,7 @@ describe('provisioning controller', function () {
 
   it('reclaims a Released Delete volume: offline, delete, delete the PV, JSON-patch the finalizer away', async () => {
     await direct.createAppInstance({ name: 'pvc-x', storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] });
+    await direct.putMetadata('pvc-x', { 'k8s-provisioner': PROVISIONER, 'k8s-pv': 'pvc-x' });
     volumes.set(newVolume('pvc-x', { phase: 'Released' }));
     await settle();
     expect(sim.appInstances()).to.have.length(0);
@@ -326,6 +327,7 @@ describe('provisioning controller', function () {
 
   it('reclaim removes our finalizer before deleting the PV, and a re-run while the cache catches up calls Datera once', async () => {
     await direct.createAppInstance({ name: 'pvc-r', storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] });
+    await direct.putMetadata('pvc-r', { 'k8s-provisioner': PROVISIONER, 'k8s-pv': 'pvc-r' });
     const pv = newVolume('pvc-r', { phase: 'Released' });
     volumes.set(pv);
     await settle();
@@ -333,7 +335,7 @@ describe('provisioning controller', function () {
     // The informer now delivers the PV without our finalizer (still Released, not yet deleting).
     volumes.set({ ...pv, metadata: { ...pv.metadata, finalizers: ['kubernetes.io/pv-protection'] } });
     await settle();
-    expect(sim.calls().filter((c) => c.path.includes('/app_instances/pvc-r'))).to.have.length(2); // offline + delete, once
+    expect(sim.calls().filter((c) => c.path.includes('/app_instances/pvc-r') && !c.path.includes('/metadata'))).to.have.length(2); // offline + delete, once
     expect(await metrics.value('controller_persistentvolume_delete_total', { class: 'gold' })).to.equal(1);
   });
 

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: Apache-2.0
+// The controller with in-memory caches, a recording Kubernetes API that also answers the
+// confirming GETs (from `server`), and the real Datera simulator over HTTP. Used by the
+// ownership and orphan-sweep specs.
+import { ApiException, type V1ConfigMap, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1StorageClass, type KubernetesObject } from '@kubernetes/client-node';
+import { DateraClient } from '../../lib/datera/client.js';
+import type { DateraSimulator } from '../../lib/sim/server.js';
+import type { Informer } from '../../lib/kube/informer.js';
+import { nullLogger, type Logger } from '../../lib/observability/logger.js';
+import { Metrics } from '../../lib/observability/metrics.js';
+import { ProvisionController, type ControllerOptions } from '../../lib/provision/controller.js';
+import { DateraConnections } from '../../lib/provision/credentials.js';
+import { PROVISIONER } from '../support/builders.js';
+
+type Handler<T> = (obj: T, old?: T) => void;
+
+/** The part of Informer the controller uses, fed by the test. */
+export class FakeInformer<T extends KubernetesObject> {
+  readonly items = new Map<string, T>();
+  readonly #handlers: Record<string, Handler<T>[]> = { add: [], update: [], delete: [] };
+  on(ev: 'add' | 'update' | 'delete', fn: Handler<T>): void {
+    this.#handlers[ev]!.push(fn);
+  }
+  #key(name: string, ns?: string) {
+    return ns ? `${ns}/${name}` : name;
+  }
+  get(name: string, namespace?: string): T | undefined {
+    return this.items.get(this.#key(name, namespace));
+  }
+  list(): T[] {
+    return [...this.items.values()];
+  }
+  set(obj: T): void {
+    const k = this.#key(obj.metadata!.name!, obj.metadata!.namespace);
+    const old = this.items.get(k);
+    this.items.set(k, obj);
+    for (const h of this.#handlers[old ? 'update' : 'add']!) h(obj, old);
+  }
+  remove(obj: T): void {
+    this.items.delete(this.#key(obj.metadata!.name!, obj.metadata!.namespace));
+    for (const h of this.#handlers.delete!) h(obj);
+  }
+}
+
+export function apiError(code: number, reason: string, message = reason): ApiException<string> {
+  return new ApiException(code, message, JSON.stringify({ kind: 'Status', code, reason, message }), {});
+}
+
+/**
+ * Records Kubernetes writes; `failNext(op, err)` makes the next call of op throw; `hold(op)` makes
+ * the next call of op wait until the returned function is called. The confirming reads answer
+ * from `server` (what the API server holds, which the caches may not show yet).
+ */
+export class FakeCore {
+  readonly calls: Array<{ op: string; arg: unknown }> = [];
+  readonly server = { volumes: new Map<string, V1PersistentVolume>(), claims: new Map<string, V1PersistentVolumeClaim>() };
+  readonly #fail = new Map<string, unknown[]>();
+  readonly #holds = new Map<string, Promise<void>>();
+  failNext(op: string, err: unknown) {
+    this.#fail.set(op, [...(this.#fail.get(op) ?? []), err]);
+  }
+  hold(op: string): () => void {
+    let release!: () => void;
+    this.#holds.set(op, new Promise<void>((r) => (release = r)));
+    return release;
+  }
+  async #run(op: string, arg: unknown) {
+    this.calls.push({ op, arg });
+    const h = this.#holds.get(op);
+    if (h) {
+      this.#holds.delete(op);
+      await h;
+    }
+    const f = this.#fail.get(op);
+    if (f?.length) throw f.shift();
+    return arg;
+  }
+  createPersistentVolume = async (a: { body: V1PersistentVolume }) => this.#run('createPV', a.body) as Promise<V1PersistentVolume>;
+  deletePersistentVolume = async (a: { name: string }) => this.#run('deletePV', a.name) as never;
+  patchPersistentVolume = async (a: { name: string; body: unknown }) => this.#run('patchPV', a) as never;
+  readPersistentVolume = async (a: { name: string }): Promise<V1PersistentVolume> => {
+    this.calls.push({ op: 'readPV', arg: a.name });
+    const pv = this.server.volumes.get(a.name);
+    if (!pv) throw apiError(404, 'NotFound');
+    return pv;
+  };
+  readNamespacedPersistentVolumeClaim = async (a: { name: string; namespace: string }): Promise<V1PersistentVolumeClaim> => {
+    this.calls.push({ op: 'readPVC', arg: `${a.namespace}/${a.name}` });
+    const pvc = this.server.claims.get(`${a.namespace}/${a.name}`);
+    if (!pvc) throw apiError(404, 'NotFound');
+    return pvc;
+  };
+  ops(op: string) {
+    return this.calls.filter((c) => c.op === op).map((c) => c.arg);
+  }
+}
+
+export interface Recorded {
+  kind: string;
+  name: string;
+  type: string;
+  reason: string;
+  message: string;
+}
+
+export interface Harness {
+  claims: FakeInformer<V1PersistentVolumeClaim>;
+  volumes: FakeInformer<V1PersistentVolume>;
+  classes: FakeInformer<V1StorageClass>;
+  configMaps: FakeInformer<V1ConfigMap>;
+  core: FakeCore;
+  events: Recorded[];
+  metrics: Metrics;
+  connections: DateraConnections;
+  secrets: Map<string, { type?: string; data: Record<string, string> }>;
+  ctrl: ProvisionController;
+  /** A second controller on the same caches, API and Datera (a restart): the first one is stopped. */
+  restart(options?: Partial<ControllerOptions>): Promise<ProvisionController>;
+  settle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const CLUSTER_ID = '5e3a2c1d-0000-4000-8000-00000000c1a5';
+
+export function newHarness(sim: DateraSimulator, simUrl: string, options: Partial<ControllerOptions> = {}, logger: Logger = nullLogger()): Harness {
+  const claims = new FakeInformer<V1PersistentVolumeClaim>();
+  const volumes = new FakeInformer<V1PersistentVolume>();
+  const classes = new FakeInformer<V1StorageClass>();
+  const configMaps = new FakeInformer<V1ConfigMap>();
+  const core = new FakeCore();
+  const events: Recorded[] = [];
+  const metrics = new Metrics({ defaultMetrics: false });
+  const secrets = new Map<string, { type?: string; data: Record<string, string> }>();
+  const connections = new DateraConnections({
+    defaults: { endpoint: simUrl, username: 'admin', password: 'secret_pw1', tenant: '/root', apiVersion: '2.2', insecureSkipTlsVerify: false, requestTimeoutMs: 2000, deadlineMs: 1500, connections: 8 },
+    defaultSecret: { name: 'datera-credentials', namespace: 'datera-system' },
+    readSecret: async (ns, name) => secrets.get(`${ns}/${name}`),
+    makeClient: (c) => new DateraClient({ ...c, requestTimeoutMs: 2000, deadlineMs: 1500, retryBaseMs: 10, retryMaxMs: 50 }),
+    logger: nullLogger(),
+  });
+  void sim;
+  const make = (o: Partial<ControllerOptions>) =>
+    new ProvisionController(
+      {
+        provisionerName: PROVISIONER,
+        extraProvisionerNames: [],
+        legacyAlphaClasses: {},
+        namespace: 'datera-system',
+        templatesConfigMap: 'datera-templates',
+        templatesKey: 'templates.yaml',
+        defaultFsType: 'xfs',
+        workers: 4,
+        retryInitialMs: 20,
+        retryMaxMs: 20,
+        finalErrorRetryMs: 600_000,
+        provisioningEventDelayMs: 60_000,
+        clusterId: CLUSTER_ID,
+        ...o,
+      },
+      {
+        core,
+        claims: claims as unknown as Informer<V1PersistentVolumeClaim>,
+        volumes: volumes as unknown as Informer<V1PersistentVolume>,
+        classes: classes as unknown as Informer<V1StorageClass>,
+        configMaps: configMaps as unknown as Informer<V1ConfigMap>,
+        recorder: { record: (obj, type, reason, message) => events.push({ kind: obj.kind, name: obj.metadata.name, type, reason, message }) },
+        connections,
+        metrics,
+        logger,
+      },
+    );
+  const h: Harness = {
+    claims, volumes, classes, configMaps, core, events, metrics, connections, secrets,
+    ctrl: make(options),
+    async restart(o = {}) {
+      await h.ctrl.stop();
+      h.ctrl = make({ ...options, ...o });
+      // A new process sees the caches' current content as initial adds.
+      for (const c of claims.list()) claims.set(c);
+      for (const v of volumes.list()) volumes.set(v);
+      h.ctrl.start();
+      return h.ctrl;
+    },
+    async settle() {
+      await new Promise((r) => setTimeout(r, 5));
+      await h.ctrl.queue.idle();
+    },
+    async close() {
+      await h.ctrl.stop();
+      await connections.close();
+    },
+  };
+  return h;
+}
+
+/** Waits until `cond` holds, at most `ms` (polls; does not wait for the queue, whose handlers may be held). */
+export async function eventually(_h: Harness, cond: () => boolean, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond() && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+}
