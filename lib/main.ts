@@ -92,6 +92,7 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
   const connections = new DateraConnections({
     defaults: config.datera,
     defaultSecret: config.credentialsSecret,
+    homeNamespace: config.namespace,
     logger,
     readSecret: async (namespace, name) => {
       try {
