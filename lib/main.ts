@@ -117,6 +117,7 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
         connections: config.datera.connections,
         requestTimeoutMs: config.datera.requestTimeoutMs,
         deadlineMs: config.datera.deadlineMs,
+        ...(config.datera.maxResponseBytes ? { maxResponseBytes: config.datera.maxResponseBytes } : {}),
         ...(caBundle ? { caBundle } : {}),
         insecureSkipTlsVerify: config.datera.insecureSkipTlsVerify,
         logger: logger.child({ subsystem: 'datera' }),
