@@ -155,12 +155,52 @@ function unknownKeys(obj: Record<string, unknown>, allowed: readonly string[], l
   }
 }
 
+/**
+ * Largest templates.yaml accepted (bytes of UTF-8). The ConfigMap is parsed synchronously on every
+ * replica, on the thread that also renews the leader lease; real template files are a few KiB.
+ */
+export const TEMPLATES_MAX_BYTES = 256 * 1024;
+/**
+ * Most values (scalars, lists, mappings) templates.yaml may hold once every alias is counted as a
+ * copy of what it names. js-yaml shares aliased objects instead of copying them, so parsing stays
+ * linear, but anything that walks the result (validation, logging, a deep copy) would pay the full
+ * expansion: a "billion laughs" document is refused here instead.
+ */
+export const TEMPLATES_MAX_NODES = 100_000;
+
+/** Values in `doc` with aliases expanded, counted until `limit` is passed (work bounded by `limit`). */
+function expandedSize(doc: unknown, limit: number): number {
+  let n = 1;
+  const stack: unknown[] = [doc];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    const children = Array.isArray(v) ? v : isMapping(v) ? Object.values(v) : undefined;
+    if (children === undefined) continue;
+    n += children.length;
+    if (n > limit) return n;
+    for (const c of children) if (typeof c === 'object' && c !== null) stack.push(c);
+  }
+  return n;
+}
+
 function readYaml(text: string): { ok: true; doc: unknown } | { ok: false; error: string } {
+  if (typeof text === 'string' && Buffer.byteLength(text, 'utf8') > TEMPLATES_MAX_BYTES) {
+    return { ok: false, error: `templates.yaml is larger than ${TEMPLATES_MAX_BYTES} bytes; split rarely used templates out or shorten the comments` };
+  }
   if (typeof text !== 'string' || text.replace(/#.*$/gm, '').trim() === '') {
     return { ok: false, error: 'templates.yaml is empty; write "templates: []" to define no templates' };
   }
   try {
-    return { ok: true, doc: loadYaml<unknown>(text) };
+    const doc = loadYaml<unknown>(text);
+    if (expandedSize(doc, TEMPLATES_MAX_NODES) > TEMPLATES_MAX_NODES) {
+      return {
+        ok: false,
+        error:
+          `templates.yaml holds more than ${TEMPLATES_MAX_NODES} values once its aliases (*name) are expanded; ` +
+          'each alias counts as a full copy of what it names, so write the settings out or use fewer, smaller aliases',
+      };
+    }
+    return { ok: true, doc };
   } catch (e) {
     const err = e as { reason?: string; mark?: { line?: number; column?: number }; message?: string };
     if (err.mark?.line !== undefined) {

@@ -7,6 +7,8 @@ import { expect } from 'chai';
 import type { AppInstanceCreate, PerformancePolicy, SnapshotPolicy } from '../../lib/datera/types.js';
 import {
   ParameterError,
+  TEMPLATES_MAX_BYTES,
+  TEMPLATES_MAX_NODES,
   appInstanceRequest,
   parseQuantity,
   parseTemplates,
@@ -1114,5 +1116,48 @@ templates:
       expect(LIMITS.templates.get('raisable')?.qosOverrideMax).to.deep.equal({ totalIopsMax: 8000, writeBandwidthMax: 0 });
       expect(LIMITS.templates.get('capped')).to.not.have.property('qosOverrideMax');
     });
+  });
+});
+
+describe('provision/template: templates.yaml size and alias expansion are bounded', () => {
+  /** `levels` lists, each holding `width` aliases of the one before: width^levels strings once expanded. */
+  function laughs(levels: number, width: number): string {
+    const lines = [`l0: &l0 [${Array(width).fill('"lol"').join(', ')}]`];
+    for (let i = 1; i <= levels; i++) lines.push(`l${i}: &l${i} [${Array(width).fill(`*l${i - 1}`).join(', ')}]`);
+    return `${lines.join('\n')}\ntemplates:\n  - name: a\n    description: *l${levels}\n`;
+  }
+
+  it('a billion-laughs document (10^9 values) is refused with an error naming the alias expansion limit', () => {
+    const r = parseTemplates(laughs(8, 10));
+    if (r.ok) expect.fail('accepted');
+    expect(r.errors).to.deep.equal([
+      `templates.yaml holds more than ${TEMPLATES_MAX_NODES} values once its aliases (*name) are expanded; ` +
+        'each alias counts as a full copy of what it names, so write the settings out or use fewer, smaller aliases',
+    ]);
+  });
+
+  it('wide aliases of a wide list are refused the same way', () => {
+    const r = parseTemplates(laughs(1, 5000));
+    if (r.ok) expect.fail('accepted');
+    expect(r.errors[0]).to.include(`more than ${TEMPLATES_MAX_NODES} values once its aliases`);
+  });
+
+  it('aliases that stay small (the documented <<: *base pattern) are accepted', () => {
+    const r = parseTemplates('templates:\n  - &base\n    name: a\n    replicas: 2\n    qos: { totalIopsMax: 10 }\n  - <<: *base\n    name: b\n');
+    if (!r.ok) expect.fail(r.errors.join('\n'));
+    expect(r.set.templates.get('b')?.qos).to.deep.equal({ totalIopsMax: 10 });
+  });
+
+  it(`a document over ${TEMPLATES_MAX_BYTES} bytes is refused before parsing`, () => {
+    const big = `templates: []\n${'# padding\n'.repeat(Math.ceil(TEMPLATES_MAX_BYTES / 10) + 1)}`;
+    const r = parseTemplates(big);
+    if (r.ok) expect.fail('accepted');
+    expect(r.errors).to.deep.equal([`templates.yaml is larger than ${TEMPLATES_MAX_BYTES} bytes; split rarely used templates out or shorten the comments`]);
+  });
+
+  it(`a document of exactly ${TEMPLATES_MAX_BYTES} bytes is parsed`, () => {
+    const head = 'templates: []\n';
+    const r = parseTemplates(head + '#'.repeat(TEMPLATES_MAX_BYTES - head.length));
+    if (!r.ok) expect.fail(r.errors.join('\n'));
   });
 });
