@@ -681,12 +681,16 @@ export class DateraClient implements DateraApi {
       if (err instanceof ResponseTooLargeError) return { kind: 'failed', delivery: 'final', error: err };
       if (call.signal?.aborted) return { kind: 'failed', delivery: 'aborted', error: this.abortError(operation, call.signal) };
       if (timer.signal.aborted) {
+        // The message names the settings, not this attempt's share of the deadline: repeats of the
+        // same failure must read the same so that events about it fold into one.
+        this.log.debug('datera request timed out', { method: call.method, route: call.route, timeoutMs: Math.round(timeoutMs) });
         return {
           kind: 'failed',
           delivery: 'maybe-sent',
-          error: new TimeoutError(`${operation} failed: no complete response within ${Math.round(timeoutMs)} ms`, {
-            operation,
-          }),
+          error: new TimeoutError(
+            `${operation} failed: no complete response in time (request timeout ${this.requestTimeoutMs} ms, call deadline ${this.deadlineMs} ms)`,
+            { operation },
+          ),
         };
       }
       return { kind: 'failed', delivery: classifyTransportError(err), error: this.transportError(err, operation, call.body) };
