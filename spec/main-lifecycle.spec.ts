@@ -178,7 +178,7 @@ describe('main: lifecycle against a scripted API server', function () {
     let drained = false;
     const draining = r.stop().then(() => (drained = true));
     kube.leaseBroken = true; // renewals fail from now on: after the 1 s renew deadline the lease is lost
-    for (let i = 0; i < 60 && exits.length === 0 && !drained; i++) await new Promise((res) => setTimeout(res, 50));
+    for (let i = 0; i < 100 && exits.length === 0 && !drained; i++) await new Promise((res) => setTimeout(res, 50));
     expect(exits, 'exit was requested while the drain was still waiting for the Datera call').to.deep.equal([1]);
     expect(drained).to.equal(false);
     expect(kube.writes.filter((w) => w.includes('persistentvolumes')), 'no PV written before the exit').to.deep.equal([]);
