@@ -23,6 +23,8 @@ export interface DateraSettings {
   requestTimeoutMs: number;
   deadlineMs: number;
   connections: number;
+  /** Largest Datera reply body read (bytes); past it the call fails with DATERA_RESPONSE_TOO_LARGE. Default 16 MiB. */
+  maxResponseBytes?: number;
 }
 
 export interface Config {
@@ -110,6 +112,7 @@ export function defaults(): Config {
       requestTimeoutMs: 30_000,
       deadlineMs: 120_000,
       connections: 32,
+      maxResponseBytes: 16 * 1024 * 1024,
     },
     workers: 32,
     kubeApiQps: 200,
@@ -152,6 +155,7 @@ const FLAGS: Record<string, { path: string; kind: 'string' | 'int' | 'float' | '
   'datera-request-timeout': { path: 'datera.requestTimeoutMs', kind: 'duration' },
   'datera-deadline': { path: 'datera.deadlineMs', kind: 'duration' },
   'datera-connections': { path: 'datera.connections', kind: 'int' },
+  'datera-max-response-bytes': { path: 'datera.maxResponseBytes', kind: 'int' },
   workers: { path: 'workers', kind: 'int' },
   'kube-api-qps': { path: 'kubeApiQps', kind: 'float' },
   'kube-api-burst': { path: 'kubeApiBurst', kind: 'int' },
@@ -419,6 +423,7 @@ function validate(c: Config, problems: string[]): void {
     ['datera connections', c.datera.connections],
     ['datera request timeout', c.datera.requestTimeoutMs],
     ['datera deadline', c.datera.deadlineMs],
+    ['datera max response bytes', c.datera.maxResponseBytes ?? 1],
     ['retry initial', c.retryInitialMs],
     ['retry max', c.retryMaxMs],
     ['resync period', c.resyncPeriodMs],

@@ -40,8 +40,18 @@ export interface Running {
   isLeader(): boolean;
 }
 
-/** Starts the provisioner; resolves once caches are synced and the HTTP endpoint listens. */
-export async function run(config: Config, logger: Logger): Promise<Running> {
+/** Process-level effects of run(), injectable for tests. */
+export interface RunHooks {
+  /** Ends the process; called when the leader lease is lost (default process.exit). */
+  exit?: (code: number) => void;
+}
+
+/**
+ * Starts the provisioner; resolves once caches are synced. The HTTP endpoint listens from the
+ * start: /healthz answers during the initial list, /readyz only once every cache has synced.
+ */
+export async function run(config: Config, logger: Logger, hooks: RunHooks = {}): Promise<Running> {
+  const exit = hooks.exit ?? ((code: number) => process.exit(code));
   const metrics = new Metrics();
   const kube = createKubeClients({
     ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
@@ -92,6 +102,7 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
   const connections = new DateraConnections({
     defaults: config.datera,
     defaultSecret: config.credentialsSecret,
+    homeNamespace: config.namespace,
     logger,
     readSecret: async (namespace, name) => {
       try {
@@ -116,6 +127,7 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
         connections: config.datera.connections,
         requestTimeoutMs: config.datera.requestTimeoutMs,
         deadlineMs: config.datera.deadlineMs,
+        ...(config.datera.maxResponseBytes ? { maxResponseBytes: config.datera.maxResponseBytes } : {}),
         ...(caBundle ? { caBundle } : {}),
         insecureSkipTlsVerify: config.datera.insecureSkipTlsVerify,
         logger: logger.child({ subsystem: 'datera' }),
@@ -144,16 +156,41 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
     { core, claims, volumes, classes, configMaps, recorder, connections, metrics, logger: logger.child({ subsystem: 'controller' }) },
   );
 
-  // Caches first, on every replica: a standby keeps them warm so a failover starts at once.
   const informers = [configMaps, classes, volumes, claims];
+  let elector: LeaderElector | undefined;
+  const le = config.leaderElection;
+
+  // Health endpoints before the caches: a slow initial list must not fail the liveness probe
+  // (/healthz), while /readyz says "not synced" until it is done.
+  const http = await startHttp(config.httpAddress, config.httpPort, metrics, {
+    healthy: () => ({ ok: true, detail: 'running' }),
+    ready: () => {
+      const notSynced = informers.filter((i) => !i.synced).length;
+      return notSynced ? { ok: false, detail: `${notSynced} cache(s) not synced` } : { ok: true, detail: elector?.isLeader === false ? 'standby, caches synced' : 'caches synced' };
+    },
+    leaderHealthy: () => {
+      if (!elector) return { ok: true, detail: le.enabled ? 'leader election not started yet (caches syncing)' : 'leader election disabled' };
+      if (!elector.isLeader) return { ok: true, detail: 'standby' };
+      const last = elector.state().lastRenewAt;
+      const age = last === undefined ? Infinity : performance.now() - last;
+      return age <= le.leaseDurationMs ? { ok: true, detail: 'leading' } : { ok: false, detail: `leader has not renewed for ${Math.round(age)} ms` };
+    },
+  });
+  logger.info('health endpoints listening', { http: http.url });
+
+  // Caches first, on every replica: a standby keeps them warm so a failover starts at once.
   const t0 = performance.now();
-  await Promise.all(informers.map((i) => i.start()));
+  try {
+    await Promise.all(informers.map((i) => i.start()));
+  } catch (err) {
+    for (const i of informers) i.stop();
+    await new Promise<void>((r) => http.close(() => r()));
+    throw err;
+  }
   logger.info('caches synced', { ms: Math.round(performance.now() - t0), claims: claims.size, volumes: volumes.size, classes: classes.size });
 
-  let elector: LeaderElector | undefined;
   const electionAbort = new AbortController();
   let stopping = false;
-  const le = config.leaderElection;
   if (le.enabled) {
     metrics.leader.set({ name: le.leaseName }, 0);
     elector = new LeaderElector({
@@ -172,10 +209,12 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
       },
       onStoppedLeading: (reason) => {
         metrics.leader.set({ name: le.leaseName }, 0);
-        if (stopping || reason !== 'lost') return;
-        // Two leaders must never work at once: stop now and let the Deployment restart us as a standby.
-        logger.error('lost the leader lease; exiting so that only one replica provisions', { reason });
-        process.exit(1);
+        if (reason !== 'lost') return;
+        // Two leaders must never work at once: stop now, also while draining after SIGTERM (the
+        // drain waits for in-flight work, which must not go on writing once another replica may
+        // lead), and let the Deployment restart us as a standby.
+        logger.error('lost the leader lease; exiting so that only one replica provisions', { reason, draining: stopping });
+        exit(1);
       },
       onNewLeader: (id) => logger.info('leader observed', { leader: id ?? '(none)' }),
     });
@@ -184,19 +223,6 @@ export async function run(config: Config, logger: Logger): Promise<Running> {
     controller.start();
   }
 
-  const http = await startHttp(config.httpAddress, config.httpPort, metrics, {
-    healthy: () => ({ ok: true, detail: 'running' }),
-    ready: () => {
-      const notSynced = informers.filter((i) => !i.synced).length;
-      return notSynced ? { ok: false, detail: `${notSynced} cache(s) not synced` } : { ok: true, detail: elector?.isLeader === false ? 'standby, caches synced' : 'caches synced' };
-    },
-    leaderHealthy: () => {
-      if (!elector || !elector.isLeader) return { ok: true, detail: elector ? 'standby' : 'leader election disabled' };
-      const last = elector.state().lastRenewAt;
-      const age = last === undefined ? Infinity : performance.now() - last;
-      return age <= le.leaseDurationMs ? { ok: true, detail: 'leading' } : { ok: false, detail: `leader has not renewed for ${Math.round(age)} ms` };
-    },
-  });
   logger.info('provisioner running', { http: http.url, provisioner: config.provisionerName, identity: config.identity });
 
   return {

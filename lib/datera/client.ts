@@ -29,6 +29,7 @@ import {
   InternalError,
   InvalidRequestError,
   NotFoundError,
+  ResponseTooLargeError,
   TimeoutError,
   UnavailableError,
   ValidationFailedError,
@@ -68,6 +69,11 @@ export interface DateraClientOptions {
   requestTimeoutMs?: number;
   /** Overall deadline of one call including login, retries and paging. Default 120000. */
   deadlineMs?: number;
+  /**
+   * Largest reply body read, in bytes (DEFAULT_MAX_RESPONSE_BYTES). Past it the client stops
+   * reading, closes the connection and rejects with ResponseTooLargeError.
+   */
+  maxResponseBytes?: number;
   /** Ceiling of the first backoff wait. Default 250. */
   retryBaseMs?: number;
   /** Ceiling of every backoff wait. Default 10000. */
@@ -95,6 +101,13 @@ export const DEFAULT_DRIVER_ID = `datera-k8s-provisioner-${PROVISIONER_VERSION}`
 
 /** Page size used when a list call fetches every page. */
 export const LIST_PAGE_SIZE = 100;
+
+/**
+ * Default cap on one reply body: 16 MiB. The largest replies are list pages of LIST_PAGE_SIZE app
+ * instances; a fully populated app instance (storage instance, volume, ACL, snapshot policies) is
+ * a few KiB, so a page is around 1 MiB and this leaves an order of magnitude to spare.
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 const DEFAULTS = {
   tenant: '/root',
@@ -234,6 +247,7 @@ export class DateraClient implements DateraApi {
   private readonly driverId: string;
   private readonly requestTimeoutMs: number;
   private readonly deadlineMs: number;
+  private readonly maxResponseBytes: number;
   private readonly backoff: { baseMs: number; maxMs: number; random: () => number };
   private readonly log: Logger;
   private readonly observeHook: DateraClientOptions['observe'];
@@ -258,6 +272,7 @@ export class DateraClient implements DateraApi {
     this.driverId = opts.driverId ?? DEFAULT_DRIVER_ID;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
     this.deadlineMs = opts.deadlineMs ?? DEFAULTS.deadlineMs;
+    this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.backoff = {
       baseMs: opts.retryBaseMs ?? DEFAULTS.retryBaseMs,
       maxMs: opts.retryMaxMs ?? DEFAULTS.retryMaxMs,
@@ -659,18 +674,23 @@ export class DateraClient implements DateraApi {
         ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
         signal,
       });
-      const text = await res.body.text();
+      const text = await this.readBody(res, operation);
       status = res.statusCode;
       return { kind: 'reply', status, body: parseBody(text) };
     } catch (err) {
+      if (err instanceof ResponseTooLargeError) return { kind: 'failed', delivery: 'final', error: err };
       if (call.signal?.aborted) return { kind: 'failed', delivery: 'aborted', error: this.abortError(operation, call.signal) };
       if (timer.signal.aborted) {
+        // The message names the settings, not this attempt's share of the deadline: repeats of the
+        // same failure must read the same so that events about it fold into one.
+        this.log.debug('datera request timed out', { method: call.method, route: call.route, timeoutMs: Math.round(timeoutMs) });
         return {
           kind: 'failed',
           delivery: 'maybe-sent',
-          error: new TimeoutError(`${operation} failed: no complete response within ${Math.round(timeoutMs)} ms`, {
-            operation,
-          }),
+          error: new TimeoutError(
+            `${operation} failed: no complete response in time (request timeout ${this.requestTimeoutMs} ms, call deadline ${this.deadlineMs} ms)`,
+            { operation },
+          ),
         };
       }
       return { kind: 'failed', delivery: classifyTransportError(err), error: this.transportError(err, operation, call.body) };
@@ -686,6 +706,33 @@ export class DateraClient implements DateraApi {
         }
       }
     }
+  }
+
+  /**
+   * The reply body as text, at most `maxResponseBytes` of it. A declared Content-Length over the
+   * cap is refused before reading; otherwise reading stops at the first chunk past the cap. In
+   * both cases the body stream is destroyed, which closes the connection (no drain of the rest).
+   */
+  private async readBody(res: Dispatcher.ResponseData, operation: string): Promise<string> {
+    const max = this.maxResponseBytes;
+    const tooLarge = (): ResponseTooLargeError => {
+      res.body.destroy();
+      return new ResponseTooLargeError(
+        `${operation} failed: the reply body is larger than ${max} bytes (the Datera client's maxResponseBytes); the connection was closed`,
+        { status: res.statusCode, operation },
+      );
+    };
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > max) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      const buf = chunk as Buffer;
+      size += buf.length;
+      if (size > max) throw tooLarge();
+      chunks.push(buf);
+    }
+    return Buffer.concat(chunks, size).toString('utf8');
   }
 
   private urlPath(call: Call): string {

@@ -10,7 +10,8 @@ export type DateraErrorCode =
   | 'DATERA_UNAVAILABLE'
   | 'DATERA_TIMEOUT'
   | 'DATERA_CONNECTION'
-  | 'DATERA_INTERNAL';
+  | 'DATERA_INTERNAL'
+  | 'DATERA_RESPONSE_TOO_LARGE';
 
 /** Body of a Datera error response. */
 export interface DateraErrorBody {
@@ -103,6 +104,17 @@ export class ConnectionError extends DateraError {
 export class InternalError extends DateraError {
   constructor(message: string, opts: ConstructorParameters<typeof DateraError>[2] = {}) {
     super('DATERA_INTERNAL', message, { ...opts, retryable: true });
+  }
+}
+
+/**
+ * The reply body was larger than the client's `maxResponseBytes`; the client stopped reading and
+ * closed the connection. Not retried (the same call would get the same body); the message names
+ * the limit only, so repeats of the failure read the same.
+ */
+export class ResponseTooLargeError extends DateraError {
+  constructor(message: string, opts: ConstructorParameters<typeof DateraError>[2] = {}) {
+    super('DATERA_RESPONSE_TOO_LARGE', message, { ...opts, retryable: false });
   }
 }
 

@@ -3,6 +3,18 @@
 // sig-storage-lib-external-provisioner, so existing dashboards work unchanged.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/**
+ * The `source` label of the provision metrics. The claim's data source kind is written by the claim
+ * author, so it is mapped onto a fixed set (no label cardinality for users to inflate):
+ * "" (no data source), "PersistentVolumeClaim" (a clone), "other" (anything else, refused).
+ */
+export type SourceLabel = '' | 'PersistentVolumeClaim' | 'other';
+
+export function sourceLabel(kind: string | undefined): SourceLabel {
+  if (kind === undefined || kind === '') return '';
+  return kind === 'PersistentVolumeClaim' ? 'PersistentVolumeClaim' : 'other';
+}
+
 export class Metrics {
   readonly registry = new Registry();
 

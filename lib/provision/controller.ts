@@ -24,7 +24,7 @@ import type { Informer } from '../kube/informer.js';
 import type { EventRecorder } from '../kube/events.js';
 import { isAlreadyExists, isConflict as isKubeConflict, isNotFound as isKubeNotFound, statusOf } from '../kube/errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
+import { sourceLabel, type Metrics } from '../observability/metrics.js';
 import { Ann, PV_FINALIZER, claimMayNeedUs, decideClaim, pvNameFor, requestedStorage, type ClaimContext } from './claim.js';
 import { CredentialsError, type DateraConnections } from './credentials.js';
 import { WorkQueue, type Outcome } from './queue.js';
@@ -391,8 +391,8 @@ export class ProvisionController {
       this.#finalFailures.delete(uid);
       this.#provisioned.add(uid);
       this.#d.recorder.record(subjectOf(pvc, 'PersistentVolumeClaim'), 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pvName}`);
-      this.#d.metrics.provisionTotal.inc({ class: className, source });
-      this.#d.metrics.provisionDuration.observe({ class: className, source }, (performance.now() - started) / 1000);
+      this.#d.metrics.provisionTotal.inc({ class: className, source: sourceLabel(source) });
+      this.#d.metrics.provisionDuration.observe({ class: className, source: sourceLabel(source) }, (performance.now() - started) / 1000);
       log.info('provisioned', { pv: pvName, storageClass: className, sizeGiB: volume.sizeGiB, template: volume.template ?? '' });
       return { kind: 'done' };
     } catch (err) {
@@ -400,7 +400,7 @@ export class ProvisionController {
       if (err instanceof FinalError || err instanceof CredentialsError || isFinalDateraError(err))
         return this.#finalFailure(pvc, className, err as Error, log);
       const msg = describeFailure(err);
-      this.#d.metrics.provisionFailed.inc({ class: className, source });
+      this.#d.metrics.provisionFailed.inc({ class: className, source: sourceLabel(source) });
       this.#d.recorder.record(subjectOf(pvc, 'PersistentVolumeClaim'), 'Warning', 'ProvisioningFailed', `failed to provision volume with StorageClass "${className}": ${msg}`);
       log.warn('provisioning failed; will retry', { storageClass: className, error: msg, attempt: this.queue.failures(CLAIM + uid) + 1 });
       return { kind: 'retry', error: err };
@@ -411,7 +411,7 @@ export class ProvisionController {
     const uid = pvc.metadata!.uid!;
     const msg = err instanceof DateraError ? describeFailure(err) : err.message;
     this.#finalFailures.add(uid);
-    this.#d.metrics.provisionFailed.inc({ class: className, source: pvc.spec?.dataSource?.kind ?? '' });
+    this.#d.metrics.provisionFailed.inc({ class: className, source: sourceLabel(pvc.spec?.dataSourceRef?.kind ?? pvc.spec?.dataSource?.kind) });
     this.#d.recorder.record(subjectOf(pvc, 'PersistentVolumeClaim'), 'Warning', 'ProvisioningFailed', `failed to provision volume with StorageClass "${className}": ${msg}`);
     log.warn('provisioning refused; retrying when the class or templates change', { storageClass: className, error: msg });
     return { kind: 'requeueAfter', ms: this.#o.finalErrorRetryMs };

@@ -5,12 +5,20 @@
 // another Secret (`secretName`/`secretNamespace`, type datera/iscsi); that reference is written into
 // the PV's flexVolume.secretRef, so kubelet hands the same credentials to the node driver and the
 // delete path finds them after the class is gone.
+//
+// TRUST: only cluster admins (StorageClass and PV authors) choose a Datera server and credentials.
+// A class `secretName` without `secretNamespace` is resolved in the provisioner's own namespace
+// (`homeNamespace`), never in the claim's: otherwise any tenant could create a Secret of that name
+// in their namespace and point the provisioner (and, on detach, the node driver) at a server of
+// their choosing. A Secret in any other namespace is read only where the admin granted `get` on it
+// to the provisioner's ServiceAccount; a refused read is a final CredentialsError that says so.
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 import type { DateraApi } from '../datera/types.js';
 import type { DateraSettings } from '../config.js';
 import type { Logger } from '../observability/logger.js';
+import { statusOf } from '../kube/errors.js';
 
 export interface SecretRef {
   name: string;
@@ -43,6 +51,11 @@ export class CredentialsError extends Error {
 export interface ConnectionsOptions {
   defaults: DateraSettings;
   defaultSecret: SecretRef;
+  /**
+   * The provisioner's own namespace: where a class `secretName` without `secretNamespace` is
+   * looked up. Default: `defaultSecret.namespace`.
+   */
+  homeNamespace?: string;
   /** Reads a Secret's decoded data, or undefined when it does not exist. */
   readSecret: (namespace: string, name: string) => Promise<{ type?: string; data: Record<string, string> } | undefined>;
   makeClient: (c: DateraCredentials) => DateraApi & { close?: () => Promise<void> };
@@ -73,8 +86,26 @@ export class DateraConnections {
     return ref.name === this.#o.defaultSecret.name && ref.namespace === this.#o.defaultSecret.namespace;
   }
 
+  get homeNamespace(): string {
+    return this.#o.homeNamespace ?? this.#o.defaultSecret.namespace;
+  }
+
   async #loadSecret(ns: string, name: string): Promise<DateraCredentials> {
-    const s = await this.#o.readSecret(ns, name);
+    let s: Awaited<ReturnType<ConnectionsOptions['readSecret']>>;
+    try {
+      s = await this.#o.readSecret(ns, name);
+    } catch (err) {
+      // 403: RBAC, not a transient fault; the fix is an admin's grant, so say exactly which.
+      if (statusOf(err)?.code === 403) {
+        throw new CredentialsError(
+          `credentials Secret ${ns}/${name} may not be read by the provisioner (403 Forbidden): its ServiceAccount can get Secrets ` +
+            `only in its own namespace ${this.homeNamespace} unless an admin grants more. Move the Secret to ${this.homeNamespace}, ` +
+            `or grant "get" on this one Secret: a Role in namespace ${ns} with rules [{apiGroups: [""], resources: [secrets], ` +
+            `resourceNames: [${name}], verbs: [get]}] bound to the provisioner's ServiceAccount`,
+        );
+      }
+      throw err;
+    }
     if (!s) throw new CredentialsError(`credentials Secret ${ns}/${name} does not exist`);
     if (s.type && s.type !== 'datera/iscsi')
       throw new CredentialsError(`credentials Secret ${ns}/${name} has type "${s.type}"; kubelet passes only Secrets of type "datera/iscsi" to the datera/iscsi driver`);
@@ -109,10 +140,15 @@ export class DateraConnections {
     return client;
   }
 
-  /** The connection for a new volume: the class's Secret (or ours) and its tenant (or the class's). */
-  async forProvision(opts: { secretName?: string | undefined; secretNamespace?: string | undefined; tenant?: string | undefined; claimNamespace: string }): Promise<Connection> {
+  /**
+   * The connection for a new volume: the class's Secret (or ours) and its tenant (or the class's).
+   * A `secretName` without `secretNamespace` means the provisioner's own namespace. The claim's
+   * namespace is never used to find credentials (`claimNamespace` is accepted for callers' sake
+   * and ignored): a claim author must not be able to choose the Datera server.
+   */
+  async forProvision(opts: { secretName?: string | undefined; secretNamespace?: string | undefined; tenant?: string | undefined; claimNamespace?: string }): Promise<Connection> {
     const ref: SecretRef = opts.secretName
-      ? { name: opts.secretName, namespace: opts.secretNamespace ?? opts.claimNamespace }
+      ? { name: opts.secretName, namespace: opts.secretNamespace ?? this.homeNamespace }
       : { ...this.#o.defaultSecret };
     const c = await this.#credentials(ref);
     const tenant = opts.tenant ?? c.tenant;

@@ -502,7 +502,7 @@ export const TEMPLATE_KEYS = [
   'name', 'description', 'replicas', 'placement', 'placement.mode', 'placement.policy', 'ipPool', 'tenant', 'qos',
   ...QOS_KEYS.map((k) => `qos.${k}`),
   'snapshotPolicies', 'fsType', 'defaultSize', 'minSize', 'maxSize', 'dateraTemplate', 'disableTemplateOverride',
-  'overridable',
+  'overridable', 'qosOverrideMax',
 ] as const;
 
 /**
@@ -543,7 +543,7 @@ export function parseClaimOverrides(
       layer.sources[field] = { desc: `claim annotation "${annotation}"`, param: annotation };
       continue;
     }
-    if ((TEMPLATE_KEYS as readonly string[]).includes(key) || key.startsWith('qos.') || key.startsWith('placement.')) {
+    if ((TEMPLATE_KEYS as readonly string[]).includes(key) || key.startsWith('qos.') || key.startsWith('qosOverrideMax.') || key.startsWith('placement.')) {
       refuse(annotation, `is not an overridable key`);
     }
     const target = CLASS_PARAMETER_TARGET.get(key);

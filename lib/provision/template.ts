@@ -8,7 +8,9 @@
 //   2. controller defaults     TranslateInput.defaults (fsType, tenant)
 //   3. the AppTemplate         named by the StorageClass parameter `template` / `appTemplate`
 //   4. StorageClass parameters every other parameter (CSI or legacy flex spelling)
-//   5. claim annotations       `datera.io/<key>`, only for keys the template lists in `overridable`
+//   5. claim annotations       `datera.io/<key>`, only for keys the template lists in `overridable`;
+//                              a QoS override may only TIGHTEN the limit layers 3-4 set (see
+//                              checkQosOverrides) unless the template's `qosOverrideMax` allows more
 // The claim's storage request, when present, always decides the size; AppTemplate
 // minSize/maxSize bound it. Absolute and per-GiB QoS limits are merged per key first, then
 // combined: total = min(absolute, perGiB x size), where an absolute of 0 (or unset) is no cap.
@@ -116,6 +118,12 @@ export interface AppTemplateSpec {
   readonly disableTemplateOverride?: boolean;
   /** Keys claim annotations may override; shorthands expanded, in OVERRIDE_KEYS order. */
   readonly overridable: readonly OverrideKey[];
+  /**
+   * Per QoS key, the most a claim annotation may ask for, replacing the template's (or class's)
+   * own limit as the ceiling; 0 = a claim may ask for anything, unlimited included. Absent
+   * (the default): a claim may only tighten the limit it was given.
+   */
+  readonly qosOverrideMax?: QosSpec;
 }
 
 export interface TemplateSet {
@@ -127,7 +135,7 @@ export type ParseResult = { ok: true; set: TemplateSet } | { ok: false; errors: 
 const TOP_KEYS = ['templates'] as const;
 const TEMPLATE_YAML_KEYS = [
   'name', 'description', 'replicas', 'placement', 'ipPool', 'tenant', 'qos', 'snapshotPolicies', 'fsType',
-  'defaultSize', 'minSize', 'maxSize', 'dateraTemplate', 'disableTemplateOverride', 'overridable',
+  'defaultSize', 'minSize', 'maxSize', 'dateraTemplate', 'disableTemplateOverride', 'overridable', 'qosOverrideMax',
 ] as const;
 const PLACEMENT_KEYS = ['mode', 'policy'] as const;
 const SNAPSHOT_KEYS = ['name', 'interval', 'retentionCount', 'startTime'] as const;
@@ -147,12 +155,52 @@ function unknownKeys(obj: Record<string, unknown>, allowed: readonly string[], l
   }
 }
 
+/**
+ * Largest templates.yaml accepted (bytes of UTF-8). The ConfigMap is parsed synchronously on every
+ * replica, on the thread that also renews the leader lease; real template files are a few KiB.
+ */
+export const TEMPLATES_MAX_BYTES = 256 * 1024;
+/**
+ * Most values (scalars, lists, mappings) templates.yaml may hold once every alias is counted as a
+ * copy of what it names. js-yaml shares aliased objects instead of copying them, so parsing stays
+ * linear, but anything that walks the result (validation, logging, a deep copy) would pay the full
+ * expansion: a "billion laughs" document is refused here instead.
+ */
+export const TEMPLATES_MAX_NODES = 100_000;
+
+/** Values in `doc` with aliases expanded, counted until `limit` is passed (work bounded by `limit`). */
+function expandedSize(doc: unknown, limit: number): number {
+  let n = 1;
+  const stack: unknown[] = [doc];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    const children = Array.isArray(v) ? v : isMapping(v) ? Object.values(v) : undefined;
+    if (children === undefined) continue;
+    n += children.length;
+    if (n > limit) return n;
+    for (const c of children) if (typeof c === 'object' && c !== null) stack.push(c);
+  }
+  return n;
+}
+
 function readYaml(text: string): { ok: true; doc: unknown } | { ok: false; error: string } {
+  if (typeof text === 'string' && Buffer.byteLength(text, 'utf8') > TEMPLATES_MAX_BYTES) {
+    return { ok: false, error: `templates.yaml is larger than ${TEMPLATES_MAX_BYTES} bytes; split rarely used templates out or shorten the comments` };
+  }
   if (typeof text !== 'string' || text.replace(/#.*$/gm, '').trim() === '') {
     return { ok: false, error: 'templates.yaml is empty; write "templates: []" to define no templates' };
   }
   try {
-    return { ok: true, doc: loadYaml<unknown>(text) };
+    const doc = loadYaml<unknown>(text);
+    if (expandedSize(doc, TEMPLATES_MAX_NODES) > TEMPLATES_MAX_NODES) {
+      return {
+        ok: false,
+        error:
+          `templates.yaml holds more than ${TEMPLATES_MAX_NODES} values once its aliases (*name) are expanded; ` +
+          'each alias counts as a full copy of what it names, so write the settings out or use fewer, smaller aliases',
+      };
+    }
+    return { ok: true, doc };
   } catch (e) {
     const err = e as { reason?: string; mark?: { line?: number; column?: number }; message?: string };
     if (err.mark?.line !== undefined) {
@@ -306,6 +354,23 @@ function parseTemplate(entry: unknown, index: number, errors: string[]): AppTemp
   }
 
   spec.overridable = readOverridable(entry['overridable'], label, errors);
+
+  // qosOverrideMax: { <qos key>: ceiling for claim overrides }; only keys claims may override.
+  const overrideMax = entry['qosOverrideMax'];
+  if (overrideMax !== undefined) {
+    if (!isMapping(overrideMax)) fail(`qosOverrideMax must be a mapping of qos keys to the most a claim may ask for, got ${describe(overrideMax)}`);
+    else {
+      unknownKeys(overrideMax, QOS_KEYS, label, 'qosOverrideMax.', errors);
+      const q: { [K in QosKey]?: number } = {};
+      for (const k of QOS_KEYS) {
+        const v = read(`qosOverrideMax.${k}`, overrideMax[k], FIELDS[k].kind);
+        if (v === undefined) continue;
+        if (!spec.overridable.includes(`qos.${k}`)) fail(`qosOverrideMax.${k} has no effect: qos.${k} is not in overridable`);
+        q[k] = v;
+      }
+      spec.qosOverrideMax = q;
+    }
+  }
 
   // A Datera-side template decides the volume itself: nothing of that may be set next to it.
   if (spec.dateraTemplate !== undefined) {
@@ -522,7 +587,9 @@ function translate(input: TranslateInput): { request: AppInstanceCreate; volume:
     layers.push(templateLayer(template));
   }
   layers.push(cls);
-  layers.push(parseClaimOverrides(claim.annotations ?? {}, template, className));
+  const overrides = parseClaimOverrides(claim.annotations ?? {}, template, className);
+  checkQosOverrides(overrides, merge(layers), template);
+  layers.push(overrides);
 
   const { settings, sources } = merge(layers);
   recheck(settings, sources);
@@ -577,6 +644,37 @@ function translate(input: TranslateInput): { request: AppInstanceCreate; volume:
   setIf(volume, 'secretNamespace', cls.secretNamespace);
 
   return { request: buildRequest(pvName, sizeGiB, settings, volume), volume };
+}
+
+/**
+ * A claim's QoS override may only tighten: a non-zero value no larger than the limit the admin's
+ * layers (template, then StorageClass) set, where 0 or unset there means no limit to protect.
+ * 0 (unlimited) never replaces a finite limit. The template's `qosOverrideMax.<key>` replaces
+ * that ceiling (0 there = anything goes). Per-GiB keys follow the same rule, so the effective
+ * limit, min(absolute, perGiB x size), can only go down.
+ */
+function checkQosOverrides(overrides: Layer, below: Layer, template: AppTemplateSpec | undefined): void {
+  for (const k of QOS_KEYS) {
+    const asked = overrides.settings[k];
+    if (asked === undefined) continue;
+    const annotation = overrides.sources[k]?.param ?? `datera.io/qos.${k}`;
+    const explicit = template?.qosOverrideMax?.[k];
+    const ceiling = explicit ?? below.settings[k];
+    if (ceiling === undefined || ceiling === 0) continue;
+    if (asked !== 0 && asked <= ceiling) continue;
+    const by =
+      explicit !== undefined
+        ? `template "${template!.name}" key qosOverrideMax.${k} lets claims ask for at most ${ceiling}`
+        : `${below.sources[k]?.desc ?? `qos.${k}`} sets the limit ${ceiling}`;
+    const raise =
+      explicit === undefined && template !== undefined ? ` (template "${template.name}" may allow more with qosOverrideMax.${k})` : '';
+    throw new ParameterError(
+      annotation,
+      `claim annotation "${annotation}" asks for ${asked === 0 ? '0 (unlimited)' : String(asked)}, but ${by}; ` +
+        `a claim may only tighten it: allowed 1..${ceiling}${raise}`,
+      `1..${ceiling}`,
+    );
+  }
 }
 
 function controllerDefaults(defaults: TranslateInput['defaults']): Layer {

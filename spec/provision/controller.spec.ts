@@ -410,4 +410,12 @@ describe('provisioning controller', function () {
     expect(ev.message).to.match(/replicas/);
     expect(await metrics.value('datera_templates_config_valid')).to.equal(0);
   });
+
+  it('the source label of the provision metrics is bounded: a user-chosen data source kind counts as "other"', async () => {
+    claims.set(newClaim('odd', { className: 'gold', dataSource: { kind: 'Kind-chosen-by-a-user-1', name: 'x', apiGroup: 'example.io' } }));
+    await settle();
+    expect(reasons('odd')).to.include('ProvisioningFailed');
+    const failed = await metrics.registry.getSingleMetric('controller_persistentvolumeclaim_provision_failed_total')!.get();
+    expect(failed.values.map((v) => v.labels.source)).to.deep.equal(['other']);
+  });
 });

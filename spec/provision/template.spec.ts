@@ -7,6 +7,8 @@ import { expect } from 'chai';
 import type { AppInstanceCreate, PerformancePolicy, SnapshotPolicy } from '../../lib/datera/types.js';
 import {
   ParameterError,
+  TEMPLATES_MAX_BYTES,
+  TEMPLATES_MAX_NODES,
   appInstanceRequest,
   parseQuantity,
   parseTemplates,
@@ -948,5 +950,214 @@ describe('provision/template', () => {
       if (r.ok) expect.fail('accepted replicas 9');
       expect(r.error.message).to.equal('template "bad" key replicas must be an integer 1..5, got 9');
     });
+  });
+});
+
+describe('provision/template: claim QoS overrides may only tighten', () => {
+  const shipped = parseTemplates(readFileSync(new URL('../../config/templates.yaml', import.meta.url), 'utf8'));
+  const SHIPPED = shipped.ok ? shipped.set : templateSet('templates: []');
+  const limits = parseTemplates(`
+templates:
+  - name: open
+    overridable: [qos]
+  - name: capped
+    qos: { totalIopsMax: 2000, bandwidthPerGiB: 100 }
+    overridable: [qos]
+  - name: raisable
+    qos: { totalIopsMax: 2000, writeBandwidthMax: 1000 }
+    qosOverrideMax: { totalIopsMax: 8000, writeBandwidthMax: 0 }
+    overridable: [qos]
+`);
+  // Not templateSet(): a parse failure must fail the tests below, not the loading of this file.
+  const LIMITS: TemplateSet = limits.ok ? limits.set : { templates: new Map() };
+  type Row = { name: string; templates: TemplateSet; params: Record<string, string>; annotations: Record<string, string>; want: { qos: PerformancePolicy } | { error: string; parameter: string; allowed: string } };
+  const rows: Row[] = [
+    {
+      name: 'shipped "bulk": qos.totalIopsMax "0" (unlimited) is refused, naming the annotation, the template limit and the allowed range',
+      templates: SHIPPED,
+      params: { template: 'bulk' },
+      annotations: { 'datera.io/qos.totalIopsMax': '0' },
+      want: {
+        error:
+          'claim annotation "datera.io/qos.totalIopsMax" asks for 0 (unlimited), but template "bulk" key qos.totalIopsMax sets the limit 2000; ' +
+          'a claim may only tighten it: allowed 1..2000 (template "bulk" may allow more with qosOverrideMax.totalIopsMax)',
+        parameter: 'datera.io/qos.totalIopsMax',
+        allowed: '1..2000',
+      },
+    },
+    {
+      name: 'shipped "bulk": a higher qos.totalIopsMax is refused',
+      templates: SHIPPED,
+      params: { template: 'bulk' },
+      annotations: { 'datera.io/qos.totalIopsMax': '2001' },
+      want: { error: 'asks for 2001, but template "bulk" key qos.totalIopsMax sets the limit 2000', parameter: 'datera.io/qos.totalIopsMax', allowed: '1..2000' },
+    },
+    {
+      name: 'shipped "bulk": a lower qos.totalIopsMax is sent',
+      templates: SHIPPED,
+      params: { template: 'bulk' },
+      annotations: { 'datera.io/qos.totalIopsMax': '500', 'datera.io/qos.writeBandwidthMax': '102400' },
+      want: { qos: { total_iops_max: 500, read_bandwidth_max: 204800, write_bandwidth_max: 102400 } },
+    },
+    {
+      name: 'shipped "fast": qos.iopsPerGiB "0" would drop the per-GiB cap and is refused',
+      templates: SHIPPED,
+      params: { template: 'fast' },
+      annotations: { 'datera.io/qos.iopsPerGiB': '0' },
+      want: { error: 'asks for 0 (unlimited), but template "fast" key qos.iopsPerGiB sets the limit 50', parameter: 'datera.io/qos.iopsPerGiB', allowed: '1..50' },
+    },
+    {
+      name: 'shipped "fast": a lower qos.iopsPerGiB tightens the scaled limit',
+      templates: SHIPPED,
+      params: { template: 'fast' },
+      annotations: { 'datera.io/qos.iopsPerGiB': '10' },
+      want: { qos: { total_iops_max: 1000, total_bandwidth_max: 512000 } },
+    },
+    {
+      name: 'a per-GiB bandwidth above the template is refused',
+      templates: LIMITS,
+      params: { template: 'capped' },
+      annotations: { 'datera.io/qos.bandwidthPerGiB': '101' },
+      want: { error: 'template "capped" key qos.bandwidthPerGiB sets the limit 100', parameter: 'datera.io/qos.bandwidthPerGiB', allowed: '1..100' },
+    },
+    {
+      name: 'a limit set by the StorageClass is a ceiling too, and the error names that parameter',
+      templates: LIMITS,
+      params: { template: 'open', total_iops_max: '3000' },
+      annotations: { 'datera.io/qos.totalIopsMax': '4000' },
+      want: { error: 'asks for 4000, but StorageClass "datera-sc" parameter "total_iops_max" sets the limit 3000; a claim may only tighten it: allowed 1..3000', parameter: 'datera.io/qos.totalIopsMax', allowed: '1..3000' },
+    },
+    {
+      name: 'where no layer sets a limit, any override is a tightening and is sent',
+      templates: LIMITS,
+      params: { template: 'open' },
+      annotations: { 'datera.io/qos.totalIopsMax': '9000', 'datera.io/qos.readIopsMax': '0' },
+      want: { qos: { total_iops_max: 9000 } },
+    },
+    {
+      name: 'qosOverrideMax lets a claim raise up to that value',
+      templates: LIMITS,
+      params: { template: 'raisable' },
+      annotations: { 'datera.io/qos.totalIopsMax': '8000' },
+      want: { qos: { total_iops_max: 8000, write_bandwidth_max: 1000 } },
+    },
+    {
+      name: 'qosOverrideMax is the new ceiling, and the error names it',
+      templates: LIMITS,
+      params: { template: 'raisable' },
+      annotations: { 'datera.io/qos.totalIopsMax': '8001' },
+      want: { error: 'asks for 8001, but template "raisable" key qosOverrideMax.totalIopsMax lets claims ask for at most 8000; a claim may only tighten it: allowed 1..8000', parameter: 'datera.io/qos.totalIopsMax', allowed: '1..8000' },
+    },
+    {
+      name: 'qosOverrideMax 0 lets a claim lift the limit entirely',
+      templates: LIMITS,
+      params: { template: 'raisable' },
+      annotations: { 'datera.io/qos.writeBandwidthMax': '0' },
+      want: { qos: { total_iops_max: 2000 } },
+    },
+    {
+      name: 'a claim cannot set qosOverrideMax itself',
+      templates: LIMITS,
+      params: { template: 'capped' },
+      annotations: { 'datera.io/qosOverrideMax.totalIopsMax': '0' },
+      want: { error: 'claim annotation "datera.io/qosOverrideMax.totalIopsMax" is not an overridable key', parameter: 'datera.io/qosOverrideMax.totalIopsMax', allowed: 'qos.totalIopsMax' },
+    },
+  ];
+  it('the shipped templates and the templates of this table parse', () => {
+    if (!shipped.ok) expect.fail(shipped.errors.join('\n'));
+    if (!limits.ok) expect.fail(limits.errors.join('\n'));
+  });
+  for (const row of rows) {
+    it(row.name, () => {
+      const r = appInstanceRequest(newInput({ params: row.params, annotations: row.annotations, templates: row.templates, request: 100n * Gi }));
+      if ('error' in row.want) {
+        if (r.ok) expect.fail(`accepted: ${JSON.stringify(r.volume.qos)}`);
+        expect(r.error.message).to.include(row.want.error);
+        expect(r.error.parameter).to.equal(row.want.parameter);
+        expect(r.error.allowed).to.include(row.want.allowed);
+      } else {
+        if (!r.ok) expect.fail(r.error.message);
+        expect(r.volume.qos).to.deep.equal(row.want.qos);
+      }
+    });
+  }
+
+  describe('parseTemplates: qosOverrideMax', () => {
+    const cases: { name: string; yaml: string; errors: string[] }[] = [
+      {
+        name: 'a key claims may not override',
+        yaml: 'templates:\n  - name: a\n    qos: { totalIopsMax: 10 }\n    qosOverrideMax: { totalIopsMax: 20 }\n    overridable: [replicas]\n',
+        errors: ['template "a": qosOverrideMax.totalIopsMax has no effect: qos.totalIopsMax is not in overridable'],
+      },
+      {
+        name: 'an unknown key',
+        yaml: 'templates:\n  - name: a\n    qosOverrideMax: { totalIops: 20 }\n    overridable: [qos]\n',
+        errors: ['template "a": unknown key qosOverrideMax.totalIops; allowed: qosOverrideMax.totalIopsMax, qosOverrideMax.readIopsMax'],
+      },
+      {
+        name: 'a value out of range',
+        yaml: 'templates:\n  - name: a\n    qosOverrideMax: { totalIopsMax: -1 }\n    overridable: [qos]\n',
+        errors: ['template "a": qosOverrideMax.totalIopsMax must be an integer 0..10000000'],
+      },
+      {
+        name: 'not a mapping',
+        yaml: 'templates:\n  - name: a\n    qosOverrideMax: 5\n    overridable: [qos]\n',
+        errors: ['template "a": qosOverrideMax must be a mapping of qos keys to the most a claim may ask for, got 5'],
+      },
+    ];
+    for (const c of cases) {
+      it(`refuses ${c.name}`, () => {
+        const r = parseTemplates(c.yaml);
+        if (r.ok) expect.fail('accepted');
+        for (const e of c.errors) expect(r.errors.join('\n')).to.include(e);
+      });
+    }
+    it('keeps the parsed ceilings on the template', () => {
+      expect(LIMITS.templates.get('raisable')?.qosOverrideMax).to.deep.equal({ totalIopsMax: 8000, writeBandwidthMax: 0 });
+      expect(LIMITS.templates.get('capped')).to.not.have.property('qosOverrideMax');
+    });
+  });
+});
+
+describe('provision/template: templates.yaml size and alias expansion are bounded', () => {
+  /** `levels` lists, each holding `width` aliases of the one before: width^levels strings once expanded. */
+  function laughs(levels: number, width: number): string {
+    const lines = [`l0: &l0 [${Array(width).fill('"lol"').join(', ')}]`];
+    for (let i = 1; i <= levels; i++) lines.push(`l${i}: &l${i} [${Array(width).fill(`*l${i - 1}`).join(', ')}]`);
+    return `${lines.join('\n')}\ntemplates:\n  - name: a\n    description: *l${levels}\n`;
+  }
+
+  it('a billion-laughs document (10^9 values) is refused with an error naming the alias expansion limit', () => {
+    const r = parseTemplates(laughs(8, 10));
+    if (r.ok) expect.fail('accepted');
+    expect(r.errors).to.deep.equal([
+      `templates.yaml holds more than ${TEMPLATES_MAX_NODES} values once its aliases (*name) are expanded; ` +
+        'each alias counts as a full copy of what it names, so write the settings out or use fewer, smaller aliases',
+    ]);
+  });
+
+  it('wide aliases of a wide list are refused the same way', () => {
+    const r = parseTemplates(laughs(1, 5000));
+    if (r.ok) expect.fail('accepted');
+    expect(r.errors[0]).to.include(`more than ${TEMPLATES_MAX_NODES} values once its aliases`);
+  });
+
+  it('aliases that stay small (the documented <<: *base pattern) are accepted', () => {
+    const r = parseTemplates('templates:\n  - &base\n    name: a\n    replicas: 2\n    qos: { totalIopsMax: 10 }\n  - <<: *base\n    name: b\n');
+    if (!r.ok) expect.fail(r.errors.join('\n'));
+    expect(r.set.templates.get('b')?.qos).to.deep.equal({ totalIopsMax: 10 });
+  });
+
+  it(`a document over ${TEMPLATES_MAX_BYTES} bytes is refused before parsing`, () => {
+    const big = `templates: []\n${'# padding\n'.repeat(Math.ceil(TEMPLATES_MAX_BYTES / 10) + 1)}`;
+    const r = parseTemplates(big);
+    if (r.ok) expect.fail('accepted');
+    expect(r.errors).to.deep.equal([`templates.yaml is larger than ${TEMPLATES_MAX_BYTES} bytes; split rarely used templates out or shorten the comments`]);
+  });
+
+  it(`a document of exactly ${TEMPLATES_MAX_BYTES} bytes is parsed`, () => {
+    const head = 'templates: []\n';
+    const r = parseTemplates(head + '#'.repeat(TEMPLATES_MAX_BYTES - head.length));
+    if (!r.ok) expect.fail(r.errors.join('\n'));
   });
 });
