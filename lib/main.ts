@@ -135,27 +135,6 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
       }),
   });
 
-  const clusterId = await resolveClusterId(config, core, logger);
-  const controller = new ProvisionController(
-    {
-      provisionerName: config.provisionerName,
-      extraProvisionerNames: config.extraProvisionerNames,
-      legacyAlphaClasses: config.legacyAlphaClasses,
-      namespace: config.namespace,
-      templatesConfigMap: config.templatesConfigMap,
-      templatesKey: config.templatesKey,
-      defaultFsType: config.defaultFsType,
-      workers: config.workers,
-      retryInitialMs: config.retryInitialMs,
-      retryMaxMs: config.retryMaxMs,
-      finalErrorRetryMs: config.finalErrorRetryMs,
-      provisioningEventDelayMs: config.provisioningEventDelayMs,
-      clusterId,
-      orphanSweep: { mode: config.orphanSweep, intervalMs: config.orphanSweepIntervalMs, graceMs: config.orphanSweepGraceMs },
-    },
-    { core, claims, volumes, classes, configMaps, recorder, connections, metrics, logger: logger.child({ subsystem: 'controller' }) },
-  );
-
   const informers = [configMaps, classes, volumes, claims];
   let elector: LeaderElector | undefined;
   const le = config.leaderElection;
@@ -177,6 +156,35 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
     },
   });
   logger.info('health endpoints listening', { http: http.url });
+
+  // After the health endpoints: a slow API server at start-up must not fail the liveness probe.
+  let clusterId: string;
+  try {
+    clusterId = await resolveClusterId(config, core, logger);
+  } catch (err) {
+    await new Promise<void>((r) => http.close(() => r()));
+    throw err;
+  }
+  const controller = new ProvisionController(
+    {
+      provisionerName: config.provisionerName,
+      extraProvisionerNames: config.extraProvisionerNames,
+      legacyAlphaClasses: config.legacyAlphaClasses,
+      namespace: config.namespace,
+      templatesConfigMap: config.templatesConfigMap,
+      templatesKey: config.templatesKey,
+      defaultFsType: config.defaultFsType,
+      workers: config.workers,
+      retryInitialMs: config.retryInitialMs,
+      retryMaxMs: config.retryMaxMs,
+      finalErrorRetryMs: config.finalErrorRetryMs,
+      provisioningEventDelayMs: config.provisioningEventDelayMs,
+      clusterId,
+      orphanSweep: { mode: config.orphanSweep, intervalMs: config.orphanSweepIntervalMs, graceMs: config.orphanSweepGraceMs },
+    },
+    { core, claims, volumes, classes, configMaps, recorder, connections, metrics, logger: logger.child({ subsystem: 'controller' }) },
+  );
+
 
   // Caches first, on every replica: a standby keeps them warm so a failover starts at once.
   const t0 = performance.now();

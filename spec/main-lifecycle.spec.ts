@@ -74,6 +74,10 @@ class FakeKube {
       this.writes.push(`${req.method} ${u.pathname}`);
       return json(201, body ? JSON.parse(body) : {});
     }
+    // This cluster's identity, read once at start-up (resolveClusterId).
+    if (u.pathname === '/api/v1/namespaces/kube-system') {
+      return json(200, { kind: 'Namespace', apiVersion: 'v1', metadata: { name: 'kube-system', uid: '0f7c3a52-2d6e-4b8e-9f1a-6c5d4e3b2a10' } });
+    }
     if (u.searchParams.get('watch') === 'true' || u.searchParams.get('watch') === '1') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.flushHeaders();
