@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { V1PersistentVolume } from '@kubernetes/client-node';
+import { resolveEndpoint } from '../datera/client.js';
 import type { DateraApi } from '../datera/types.js';
 import type { DateraSettings } from '../config.js';
 import type { Logger } from '../observability/logger.js';
@@ -38,6 +39,17 @@ export interface Connection {
   endpoint: string;
   tenant: string;
   secretRef: SecretRef;
+}
+
+/** Whether two endpoints reach the same Datera server as the client connects (`h:7718` = `https://h:7718/v2.2`). */
+export function sameEndpoint(a: string, b: string): boolean {
+  try {
+    const x = resolveEndpoint(a);
+    const y = resolveEndpoint(b);
+    return x.origin === y.origin && x.basePath === y.basePath;
+  } catch {
+    return false;
+  }
 }
 
 /** Thrown when a referenced Secret is missing or incomplete. Final until the Secret changes. */
@@ -162,7 +174,15 @@ export class DateraConnections {
       ? { name: flex.secretRef.name, namespace: flex.secretRef.namespace ?? this.#o.defaultSecret.namespace }
       : { ...this.#o.defaultSecret };
     const c = await this.#credentials(ref);
-    const endpoint = flex?.options?.backstoreServer ?? c.endpoint;
+    // Credentials go only to the server their own Secret (or the provisioner's settings) names:
+    // a PV whose options name another server is refused, never followed.
+    const named = flex?.options?.backstoreServer;
+    if (named && !sameEndpoint(named, c.endpoint)) {
+      throw new CredentialsError(
+        `PersistentVolume ${pv.metadata?.name ?? '?'} names Datera server "${named}" (options.backstoreServer), but its credentials (Secret ${ref.namespace}/${ref.name}) are for "${c.endpoint}"; refusing to send them to a server their Secret does not name`,
+      );
+    }
+    const endpoint = c.endpoint;
     const tenant = flex?.options?.tenant ?? c.tenant;
     return { client: this.#client({ ...c, endpoint, tenant }), endpoint, tenant, secretRef: ref };
   }

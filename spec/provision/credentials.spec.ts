@@ -86,3 +86,33 @@ describe('credentials: where a class Secret is read from', () => {
     expect(err).to.equal(boom);
   });
 });
+
+describe('credentials: an existing PV never redirects them', () => {
+  const pv = (opts: Record<string, string>, secretRef?: { name: string; namespace: string }) => ({
+    metadata: { name: 'pvc-1' },
+    spec: { flexVolume: { driver: 'datera/iscsi', options: opts, ...(secretRef ? { secretRef } : {}) } },
+  });
+
+  it('a PV whose backstoreServer is not the server of its credentials is a CredentialsError naming both, and no client is made', async () => {
+    const { c, made } = connections({});
+    const err = await c.forVolume(pv({ backstoreServer: 'attacker.example:7717', tenant: '/root' })).then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(CredentialsError);
+    expect((err as Error).message).to.contain('"attacker.example:7717"').and.contain('"home.datera:7717"').and.not.contain('pw_home');
+    expect(made).to.deep.equal([]);
+  });
+
+  it('a class Secret PV naming a server other than its Secret\'s is refused the same way', async () => {
+    const { c, made } = connections({ 'datera-system/team': secret('good.datera:7717') });
+    const err = await c.forVolume(pv({ backstoreServer: 'home.datera:7717' }, { name: 'team', namespace: 'datera-system' })).then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(CredentialsError);
+    expect(made).to.deep.equal([]);
+  });
+
+  it('the same server spelled another way (scheme, trailing /v2.2) is accepted and the credentials\' own endpoint is used', async () => {
+    const { c, made } = connections({});
+    const conn = await c.forVolume(pv({ backstoreServer: 'http://home.datera:7717/v2.2', tenant: '/root/t1' }));
+    expect(conn.endpoint).to.equal('home.datera:7717');
+    expect(conn.tenant).to.equal('/root/t1');
+    expect(made.map((m) => [m.endpoint, m.tenant])).to.deep.equal([['home.datera:7717', '/root/t1']]);
+  });
+});
