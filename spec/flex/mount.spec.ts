@@ -23,6 +23,7 @@ import {
   mountDevice,
   mountsOf,
   parseExport,
+  parseMounts,
   probeDevice,
   readMounts,
   unmount,
@@ -199,6 +200,18 @@ describe('flex mount.ts and volume.ts (in-process)', () => {
       expect(() => checkHeadIsZero(deviceFile(8192, [4095]), 4096)).to.throw(FlexError, /offset 4095/);
     });
 
+    it('closes the device every time, also when it refuses (no file descriptor leak)', () => {
+      const fds = () => fs.readdirSync('/proc/self/fd').length;
+      const zero = deviceFile(4096);
+      const junk = deviceFile(4096, [1]);
+      const before = fds();
+      for (let i = 0; i < 20; i++) {
+        checkHeadIsZero(zero);
+        expect(() => checkHeadIsZero(junk)).to.throw(FlexError);
+      }
+      expect(fds()).to.equal(before);
+    });
+
     it('a device that cannot be opened is "cannot tell", with the error code', () => {
       const dev = path.join(tmp, 'missing');
       expect(thrown(() => checkHeadIsZero(dev))).to.equal(`cannot tell whether ${dev} is blank: cannot open it (ENOENT); refusing to format it`);
@@ -292,7 +305,8 @@ describe('flex mount.ts and volume.ts (in-process)', () => {
         ['info', 'formatting new volume: the device is blank'],
         ['info', 'mounted'],
       ]);
-      expect(logged[1]!.meta).to.include({ fsType: 'ext4', formatted: true, readOnly: false });
+      expect(logged[0]!.meta).to.deep.equal({ device: dev, fsType: 'ext4' });
+      expect(logged[1]!.meta).to.deep.equal({ device: dev, target, fsType: 'ext4', formatted: true, readOnly: false });
     });
 
     it('a blank device without fsGroup is formatted and mounted, no chgrp', async () => {
@@ -316,8 +330,8 @@ describe('flex mount.ts and volume.ts (in-process)', () => {
       const { runner, calls } = fakeRunner({ blkid: fsAnswer('xfs') });
       await mountVolume(ctxWith(runner), DEV, target, params({ fsGroup: 2000, readOnly: true }));
       expect(calls.slice(1)).to.deep.equal([{ cmd: 'mount', args: ['-t', 'xfs', '-o', 'ro', DEV, target] }]);
-      expect(logged.map((l) => l.level)).to.deep.equal(['info']);
-      expect(logged[0]!.meta).to.include({ fsType: 'xfs', formatted: false, readOnly: true });
+      expect(logged.map((l) => [l.level, l.msg])).to.deep.equal([['info', 'mounted']]);
+      expect(logged[0]!.meta).to.deep.equal({ device: DEV, target, fsType: 'xfs', formatted: false, readOnly: true });
     });
 
     it('a filesystem that differs from the PV fsType is never reformatted: mounted with its own type, and warned', async () => {
@@ -357,7 +371,7 @@ describe('flex mount.ts and volume.ts (in-process)', () => {
         { cmd: 'mount', args: ['--bind', other, target] },
         { cmd: 'mount', args: ['-o', 'remount,bind,ro', target] },
       ]);
-      expect(logged[0]!.meta).to.deep.equal({ device: dev, from: other, target, readOnly: true });
+      expect(logged).to.deep.equal([{ level: 'info', msg: 'bind-mounted from an existing mount', meta: { device: dev, from: other, target, readOnly: true } }]);
     });
 
     it('a mount of the device at the target itself does not count as "elsewhere"', async () => {
@@ -436,8 +450,27 @@ describe('flex mount.ts and volume.ts (in-process)', () => {
       expect(await rejection(growFs(r.runner, 'xfs', DEV, undefined))).to.equal(`cannot grow xfs on ${DEV}: it is not mounted`);
       expect(await rejection(growFs(r.runner, 'ext2', DEV, '/t'))).to.equal('cannot grow a ext2 filesystem');
       expect(r.calls).to.have.length(3);
+      const badExt = fakeRunner({ resize2fs: res(1, '', 'resize2fs: Bad magic number in super-block') }).runner;
+      expect(await rejection(growFs(badExt, 'ext4', DEV, '/t'))).to.equal(`resize2fs ${DEV} failed (exit 1): resize2fs: Bad magic number in super-block`);
       const failing = fakeRunner({ xfs_growfs: res(1, '', 'xfs_growfs: /t is not a mounted XFS filesystem') }).runner;
       expect(await rejection(growFs(failing, 'xfs', DEV, '/t'))).to.equal('xfs_growfs /t failed (exit 1): xfs_growfs: /t is not a mounted XFS filesystem');
+    });
+
+    it('parseMounts splits on runs of blanks, ignores indentation, needs four fields and skips shorter lines', () => {
+      expect(parseMounts('  /dev/sdb   /mnt/a\txfs rw,relatime 0 0\n/dev/sdc /b ext4 ro\nshort line only\n')).to.deep.equal([
+        { source: '/dev/sdb', target: '/mnt/a', fsType: 'xfs', options: ['rw', 'relatime'] },
+        { source: '/dev/sdc', target: '/b', fsType: 'ext4', options: ['ro'] },
+      ]);
+    });
+
+    it('mountAt finds a mount recorded under the symlink itself or under the path it resolves to', () => {
+      const dir = path.join(tmp, 'real');
+      fs.mkdirSync(dir);
+      const link = path.join(tmp, 'via-link');
+      fs.symlinkSync(dir, link);
+      const real = fs.realpathSync(dir);
+      expect(mountAt(parseMounts(`/dev/sdb ${real} xfs rw 0 0\n`), link)?.source, 'recorded under the real path').to.equal('/dev/sdb');
+      expect(mountAt(parseMounts(`/dev/sdc ${link} xfs rw 0 0\n`), link)?.source, 'recorded under the link').to.equal('/dev/sdc');
     });
 
     it('readMounts: a missing mounts file is a FlexError naming it', () => {
