@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps build typecheck lint test test-unit test-e2e demo cluster cluster-down plane sim bench clean
+.PHONY: help deps build typecheck lint test test-unit test-e2e mutation demo cluster cluster-down plane sim bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,12 @@ test-unit: deps typecheck ## only the specs that need no control plane
 test-e2e: deps plane ## only the end-to-end specs on the real control plane
 	TESTPLANE_BIN=$$(spec/cluster/build.sh) npx mocha 'spec/e2e/**/*.spec.ts'
 
+# Mutation testing (StrykerJS, stryker.config.json) of the modules that can lose data or leak
+# credentials, against the unit specs only. Incremental: a re-run tests only changed code/specs.
+# One module: make mutation MUTATION_ARGS='--mutate lib/flex/mount.ts'. Full run: MUTATION_ARGS=--force.
+mutation: deps ## mutation testing of the data/credential modules; report in reports/mutation/index.html
+	NODE_OPTIONS="--require $(CURDIR)/spec/support/stryker-mocha12.cjs" npx stryker run $(MUTATION_ARGS)
+
 sim: deps ## run the Datera simulator on 127.0.0.1:7717 (admin/password)
 	npx tsx lib/sim/cli.ts --port 7717
 
@@ -49,4 +55,4 @@ bench: deps plane ## benchmarks against the Go peer; results in bench/results/
 	npx tsx bench/run.ts $(BENCH_ARGS)
 
 clean: ## remove build output and local state (not the cached control-plane build)
-	rm -rf dist .cluster .demo coverage
+	rm -rf dist .cluster .demo coverage reports .stryker-tmp

@@ -3,15 +3,18 @@
 // away again: detect-or-format, mount, bind-mount for a second user, unmount, grow.
 import fs from 'node:fs';
 import type { DriverContext } from './attachment.js';
-import { applyFsGroup, bindMount, detectFs, makeFs, mountDevice, mountsOf, readMounts } from './mount.js';
+import { applyFsGroup, bindMount, makeFs, mountDevice, mountsOf, probeDevice, readMounts } from './mount.js';
 import type { MountParams } from './options.js';
 import { FlexError } from './reply.js';
 
 /**
  * Mounts `device` at `target`. When the device is already mounted elsewhere on this node (a
  * second pod, or kubelet's global mount), the existing mount is bind-mounted: mounting one
- * block device twice with different read-only flags fails in the kernel. Otherwise the
- * filesystem is detected and only a device without one is formatted.
+ * block device twice with different read-only flags fails in the kernel. Otherwise the device
+ * is probed: a filesystem is mounted with its own type (never reformatted, even when it differs
+ * from the PV's fsType), a device proven blank is formatted with the PV's fsType, and anything
+ * else (partition table, other signature, unreadable, ambiguous) is a FlexError from probeDevice
+ * with nothing written.
  */
 export async function mountVolume(ctx: DriverContext, device: string, target: string, p: MountParams): Promise<void> {
   const { run, log } = ctx;
@@ -22,17 +25,25 @@ export async function mountVolume(ctx: DriverContext, device: string, target: st
     log.info('bind-mounted from an existing mount', { device, from: elsewhere[0].target, target, readOnly: p.readOnly });
     return;
   }
-  const existing = await detectFs(run, device);
-  if (!existing && p.readOnly) {
-    throw new FlexError(`${device} has no filesystem and is requested read-only; mount it read-write once so it can be formatted`);
-  }
-  if (!existing) {
-    log.info('formatting new volume', { device, fsType: p.fsType });
+  const content = await probeDevice(run, device);
+  if (content.kind === 'blank') {
+    if (p.readOnly) {
+      throw new FlexError(`${device} has no filesystem and is requested read-only; mount it read-write once so it can be formatted`);
+    }
+    log.info('formatting new volume: the device is blank', { device, fsType: p.fsType });
     await makeFs(run, device, p.fsType);
-  } else if (existing !== p.fsType) {
-    log.warn('device holds a different filesystem than the PV says; mounting it as it is', { device, found: existing, fsType: p.fsType });
+    await mountDevice(run, device, target, p.fsType, p.readOnly);
+    if (p.fsGroup !== undefined) await applyFsGroup(run, target, p.fsGroup);
+    log.info('mounted', { device, target, fsType: p.fsType, formatted: true, readOnly: p.readOnly });
+    return;
   }
-  await mountDevice(run, device, target, existing ?? p.fsType, p.readOnly);
-  if (!existing && p.fsGroup !== undefined) await applyFsGroup(run, target, p.fsGroup);
-  log.info('mounted', { device, target, fsType: existing ?? p.fsType, formatted: !existing, readOnly: p.readOnly });
+  if (content.fsType !== p.fsType) {
+    log.warn('device holds a different filesystem than the PV says; mounting it as it is, not reformatting', {
+      device,
+      found: content.fsType,
+      fsType: p.fsType,
+    });
+  }
+  await mountDevice(run, device, target, content.fsType, p.readOnly);
+  log.info('mounted', { device, target, fsType: content.fsType, formatted: false, readOnly: p.readOnly });
 }

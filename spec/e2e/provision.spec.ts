@@ -133,7 +133,7 @@ describe('e2e: provisioning on a real control plane', function () {
     await a.core.patchNamespacedConfigMap(
       { name: 'datera-templates', namespace: ns, body: [{ op: 'replace', path: '/data/templates.yaml', value: TEMPLATES.replace('replicas: 1', 'replicas: 3') }] },
     );
-    // An invalid edit in between is rejected and the last good templates stay in use.
+    // The running controller picks the edit up from its ConfigMap informer (an invalid edit: next test).
     await waitFor('edited templates in use', async () => prov.controller.templates.templates.get('silver')?.replicas === 3);
     await a.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: claim('after-edit', { className: cls }) });
     const c2 = await waitBound(a, ns, 'after-edit');

@@ -30,6 +30,13 @@ export interface FakeCall {
   args: string[];
 }
 
+/** See spec/flex/fakes/fake-host.mjs, fake/luns/<iqn>.json. */
+export interface PlantedLun {
+  fs?: string;
+  data?: 'junk' | 'unreadable';
+  blkid?: { code: number; stdout?: string; stderr?: string };
+}
+
 export class FakeHost {
   readonly root: string;
   /** Strings that must never appear in the driver's log or replies (passwords). */
@@ -178,6 +185,14 @@ export class FakeHost {
   portalDown(ip: string, down = true): void {
     if (down) this.write(`fake/portal-down/${ip}`, '');
     else fs.rmSync(this.path(`fake/portal-down/${ip}`), { force: true });
+  }
+
+  /**
+   * Plants what a LUN (by target IQN) holds before the driver sees it: an existing filesystem,
+   * device bytes that are junk or unreadable, or the exact `blkid -p` answer ({dev} = device).
+   */
+  plantLun(iqn: string, lun: PlantedLun): void {
+    this.write(`fake/luns/${iqn}.json`, JSON.stringify(lun));
   }
 
   failTool(tool: string, message: string | undefined): void {

@@ -327,13 +327,20 @@ describe('kube/informer', () => {
     let updates = 0;
     const added = new Map<string, Pvc>();
     inf.on('add', (o) => added.set(o.metadata!.name!, o));
+    // The informer swallows handler exceptions: record here, assert below.
+    const c42: { delivered?: Pvc; cachedThen?: Pvc } = {};
     inf.on('update', (o) => {
       updates++;
-      if (o.metadata?.name === 'c42') expect(inf.get('c42', 'ns42')).to.equal(o); // cached as delivered
+      if (o.metadata?.name === 'c42') {
+        c42.delivered = o;
+        c42.cachedThen = inf.get('c42', 'ns42');
+      }
     });
     await inf.start();
     expect(inf.get('c42', 'ns42')).to.equal(added.get('c42')); // no copy between handler and cache
     await waitFor(() => updates === 10_000, 'all updates', 20_000);
+    expect(c42.delivered, 'the update of c42 was delivered').to.not.equal(undefined);
+    expect(c42.cachedThen, 'cached as delivered, at delivery time').to.equal(c42.delivered);
     expect(inf.size).to.equal(10_000);
     expect(inf.list('ns7')).to.have.length(200);
     expect(inf.resourceVersion).to.equal('30000');

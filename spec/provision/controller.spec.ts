@@ -369,11 +369,17 @@ describe('provisioning controller', function () {
     expect(ctrl.queue.failures('volume/pvc-y')).to.equal(1);
   });
 
-  it('a stale finalizer patch (422 test failed) is retried', async () => {
+  it('a stale finalizer patch (422 test failed) keeps the PV and is retried until the patch and the PV delete succeed', async () => {
     core.failNext('patchPV', apiError(422, 'Invalid', 'the test operation failed'));
-    volumes.set(newVolume('pvc-z', { phase: 'Released' }));
+    const pv = newVolume('pvc-z', { phase: 'Released' });
+    volumes.set(pv);
     await settle();
     expect(ctrl.queue.failures('volume/pvc-z')).to.equal(1);
+    expect(core.calls.map((c) => c.op), 'no PV delete while the patch failed').to.deep.equal(['patchPV']);
+    volumes.set({ ...pv, metadata: { ...pv.metadata, resourceVersion: '2' } }); // the retry (here: a PV update)
+    await settle();
+    expect(core.calls.map((c) => c.op)).to.deep.equal(['patchPV', 'patchPV', 'deletePV']);
+    expect(ctrl.queue.failures('volume/pvc-z')).to.equal(0);
   });
 
   it('clones a claim of ours (clone_volume_src) and grows the clone to the requested size', async () => {
@@ -397,6 +403,16 @@ describe('provisioning controller', function () {
     claims.set(newClaim('early', { className: 'gold', dataSource: { kind: 'PersistentVolumeClaim', name: 'src' } }));
     await settle();
     expect(events.find((e) => e.name === 'early' && e.reason === 'ProvisioningFailed')!.message).to.match(/clone source claim default\/src is not bound/);
+
+    const srcPv = (core.ops('createPV') as V1PersistentVolume[]).find((p) => p.spec!.claimRef!.name === 'src')!;
+    volumes.set({ ...srcPv, status: { phase: 'Bound' } });
+    claims.set(newClaim('src', { className: 'gold', size: '2Gi', volumeName: srcPv.metadata!.name! }));
+    claims.set(newClaim('small', { className: 'gold', size: '1Gi', dataSource: { kind: 'PersistentVolumeClaim', name: 'src' } }));
+    await settle();
+    expect(events.find((e) => e.name === 'small' && e.reason === 'ProvisioningFailed')!.message).to.match(
+      /clone must be at least as large as its source \(2 GiB\), asked for 1 GiB/,
+    );
+    expect(sim.appInstances().map((a) => a.name), 'no clone was made').to.not.include('pvc-uid-small');
   });
 
   it('loads templates from the ConfigMap and keeps the last good set on a bad edit', async () => {

@@ -83,6 +83,30 @@ describe('work queue', () => {
     await q.stop();
   });
 
+  /** Waits (up to about 2 s) until `seen` holds `key`; the caller asserts what it holds then. */
+  async function handled(seen: string[], key: string): Promise<void> {
+    for (let i = 0; i < 400 && !seen.includes(key); i++) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  it('addAfter: of two pending delays for a key the earlier wins, in either order of the calls', async () => {
+    const seen: string[] = [];
+    const q = queue(async (k) => {
+      seen.push(k);
+      return { kind: 'done' };
+    });
+    q.start();
+    q.addAfter('short-then-long', 5);
+    q.addAfter('short-then-long', 600_000);
+    q.addAfter('long-then-short', 600_000);
+    q.addAfter('long-then-short', 5);
+    await handled(seen, 'short-then-long');
+    await handled(seen, 'long-then-short');
+    const delayed = q.delayed;
+    await q.stop();
+    expect([...seen].sort(), 'both keys ran after the short delay').to.deep.equal(['long-then-short', 'short-then-long']);
+    expect(delayed, 'no timer is left behind').to.equal(0);
+  });
+
   it('add() cuts a delayed retry short; stop() cancels delayed keys', async () => {
     let n = 0;
     const q = new WorkQueue({ workers: 1, baseMs: 10_000, maxMs: 10_000, handler: async () => (++n === 1 ? { kind: 'requeueAfter', ms: 10_000 } : { kind: 'done' }) });

@@ -65,6 +65,11 @@ describe('simulator: schema validator', () => {
     expect(validate(schema, [])).to.deep.equal([`(body): [] is not of type 'object'`]);
   });
 
+  it('refuses a string longer than maxLength, naming the limit; a string of exactly maxLength passes', () => {
+    expect(validate(schema, { name: 'abc', secret: 'x'.repeat(17) })).to.deep.equal([`secret: "${'x'.repeat(17)}" is too long (maximum length 16)`]);
+    expect(validate(schema, { name: 'abc', secret: 'x'.repeat(16) })).to.deep.equal([]);
+  });
+
   it('reports several violations at once', () => {
     expect(validate(schema, { count: 9, mode: 'z' })).to.have.length(3);
   });

@@ -9,6 +9,12 @@
 //   fake/chap.json          {user, password}: logins need these CHAP settings (else exit 24)
 //   fake/multipath          present: a login also builds a dm map over the path
 //   fake/fail/<tool>        present: the tool fails (exit 1, the file's text on stderr)
+//   fake/luns/<iqn>.json    what the LUN holds before the driver touches it:
+//                           {fs?: 'xfs'|'ext4'|..., data?: 'junk'|'unreadable',
+//                            blkid?: {code, stdout?, stderr?}}  ({dev} in the texts = device path)
+//                           fs: an existing filesystem; data junk: the device's first bytes are
+//                           non-zero; unreadable: reading the device fails (EISDIR stands in for
+//                           EIO); blkid: the exact answer of `blkid -p` for this LUN.
 //
 // With FAKE_ISCSI_SIM_URL=<simulator base URL> in the environment, iscsiadm also plays the
 // target side: a login is POST /_sim/iscsi/login {target, initiator, portal} (the initiator is
@@ -84,6 +90,21 @@ const canonical = (p) => {
 };
 const link = (portal, iqn) => path.join(byPathDir, `ip-${portal}-iscsi-${iqn}-lun-0`);
 const ipOf = (portal) => portal.replace(/^\[/, '').replace(/\]?:\d+$/, '');
+/** The planted content of a LUN (fake/luns/<iqn>.json), or {}. */
+function lunOf(iqn) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(fake, 'luns', `${iqn}.json`), 'utf8'));
+  } catch {
+    return {};
+  }
+}
+/** A new device node: an empty file reads as zeros; junk has bytes; unreadable cannot be read. */
+function makeDeviceNode(file, iqn) {
+  const lun = lunOf(iqn);
+  fs.rmSync(file, { force: true, recursive: true });
+  if (lun.data === 'unreadable') fs.mkdirSync(file);
+  else fs.writeFileSync(file, lun.data === 'junk' ? Buffer.from('\x00\x00\x00\x00ORACLE ASM DISK HEADER? some bytes', 'latin1') : '');
+}
 
 /** The target IQN (= LUN identity) behind a device path: a session's sdX or a dm map. */
 function iqnOfDevice(dev) {
@@ -108,7 +129,7 @@ function writeMounts(lines) {
 }
 
 function removePath(iqn, sd) {
-  fs.rmSync(path.join(devDir, sd), { force: true });
+  fs.rmSync(path.join(devDir, sd), { force: true, recursive: true });
   const dm = state.dms[iqn];
   if (dm) {
     fs.rmSync(path.join(sysBlock, dm, 'slaves', sd), { force: true, recursive: true });
@@ -119,7 +140,7 @@ function dropMap(iqn) {
   const dm = state.dms[iqn];
   if (!dm) return;
   fs.rmSync(path.join(sysBlock, dm), { force: true, recursive: true });
-  fs.rmSync(path.join(devDir, dm), { force: true });
+  fs.rmSync(path.join(devDir, dm), { force: true, recursive: true });
   delete state.dms[iqn];
 }
 
@@ -199,8 +220,10 @@ async function iscsiadm() {
     }
     const sd = `sd${String.fromCharCode(97 + state.nextSd++)}`;
     state.sessions.push({ sid: state.nextSid++, iqn, portal, sd });
+    const planted = lunOf(iqn).fs;
+    if (planted && !state.fs[iqn]) state.fs[iqn] = planted;
     fs.mkdirSync(byPathDir, { recursive: true });
-    fs.writeFileSync(path.join(devDir, sd), '');
+    makeDeviceNode(path.join(devDir, sd), iqn);
     fs.rmSync(link(portal, iqn), { force: true });
     fs.symlinkSync(`../../${sd}`, link(portal, iqn));
     if (fs.existsSync(path.join(fake, 'multipath'))) {
@@ -210,7 +233,7 @@ async function iscsiadm() {
       fs.mkdirSync(path.join(sysBlock, dm, 'slaves', sd), { recursive: true });
       fs.mkdirSync(path.join(sysBlock, dm, 'dm'), { recursive: true });
       fs.writeFileSync(path.join(sysBlock, dm, 'dm', 'name'), `mpath${n}\n`);
-      fs.writeFileSync(path.join(devDir, dm), '');
+      makeDeviceNode(path.join(devDir, dm), iqn);
     }
     save();
     exit(0, '', `Logging in to [iface: default, target: ${iqn}, portal: ${portal}]\nLogin to [iface: default, target: ${iqn}, portal: ${portal}] successful.`);
@@ -229,7 +252,7 @@ async function iscsiadm() {
     const s = state.sessions.find((x) => x.iqn === iqn && x.portal === portal);
     if (!s) exit(21, 'iscsiadm: No session found.');
     if (!fs.existsSync(link(portal, iqn))) {
-      fs.writeFileSync(path.join(devDir, s.sd), '');
+      makeDeviceNode(path.join(devDir, s.sd), iqn);
       fs.symlinkSync(`../../${s.sd}`, link(portal, iqn));
     }
     exit(0, '', `Rescanning session [sid: ${s.sid}, target: ${iqn}, portal: ${portal}]`);
@@ -243,6 +266,10 @@ function mkfs(type) {
   if (!iqn) exit(1, `${tool}: cannot open ${dev}: No such file or directory`);
   if (type === 'xfs' && state.fs[iqn] && !has('-f')) {
     exit(1, `mkfs.xfs: ${dev} appears to contain an existing filesystem (${state.fs[iqn]}).\nmkfs.xfs: Use the -f option to force overwrite.`);
+  }
+  const planted = lunOf(iqn).blkid;
+  if (type === 'xfs' && !state.fs[iqn] && planted?.code === 0 && !has('-f')) {
+    exit(1, `mkfs.xfs: ${dev} appears to contain a partition table or another signature.\nmkfs.xfs: Use the -f option to force overwrite.`);
   }
   if (type === 'ext4' && !has('-F')) exit(1, `mke2fs: ${dev} is entire device, not just one partition! (fake: needs -F)`);
   state.fs[iqn] = type;
@@ -299,11 +326,27 @@ function umount() {
   exit(0);
 }
 
+/**
+ * `blkid -p -o export <dev>` (low-level probe) answers what the LUN holds: the planted answer,
+ * else TYPE/USAGE of its filesystem (exit 0), else nothing (exit 2). Without -p it answers as the
+ * cache-based blkid does for `-o value -s TYPE`: the TYPE, or for a partition table an empty line
+ * with exit 0 (util-linux 2.38 measured), or exit 2.
+ */
 function blkid() {
-  const iqn = iqnOfDevice(args.at(-1));
+  const dev = args.at(-1);
+  const iqn = iqnOfDevice(dev);
+  const lun = iqn ? lunOf(iqn) : {};
   const type = iqn && state.fs[iqn];
+  const fill = (t) => (t ?? '').replaceAll('{dev}', dev);
+  if (!has('-p')) {
+    const plantedType = /^TYPE=(.*)$/m.exec(lun.blkid?.stdout ?? '')?.[1];
+    if (type || plantedType) exit(0, '', type ?? plantedType);
+    if (/^PTTYPE=/m.test(lun.blkid?.stdout ?? '')) exit(0, '', '\n');
+    exit(2);
+  }
+  if (lun.blkid && !type) exit(lun.blkid.code, fill(lun.blkid.stderr), fill(lun.blkid.stdout));
   if (!type) exit(2);
-  exit(0, '', type);
+  exit(0, '', `DEVNAME=${dev}\nUUID=0b5e1f1e-7a43-4a8e-9b61-${iqn.length.toString().padStart(12, '0')}\nBLOCK_SIZE=512\nTYPE=${type}\nUSAGE=filesystem`);
 }
 
 function multipath() {
