@@ -40,6 +40,8 @@ describe('flex driver: never format data (simulator + fake host)', function () {
       create_mode: 'kubernetes',
       storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1, replica_count: 3 }] }],
     });
+    // Provisioned for this PV in the pod's namespace: the driver's ownership check passes.
+    await api.putMetadata(pv, { 'k8s-pv': pv, 'k8s-claim-namespace': 'default', 'k8s-claim-name': 'data', 'k8s-provisioner': 'datera.io/provisioner-datera' });
     host = new FakeHost({ settings: settings() });
     host.secrets.add(PASSWORD);
   });
