@@ -94,7 +94,11 @@ describe('provisioning controller: guards of the data', function () {
   }
   const aiNames = () => sim.appInstances().map((a) => a.name);
   const dateraDeletes = () => sim.calls().filter((c) => c.method === 'DELETE' && c.path.includes('/app_instances/'));
-  const makeAi = (name: string) => direct.createAppInstance({ name, storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] });
+  /** An app instance this provisioner made for PV `name` (newVolume names no claim): reclaim may delete it. */
+  const makeAi = async (name: string) => {
+    await direct.createAppInstance({ name, storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] });
+    await direct.putMetadata(name, { 'k8s-provisioner': PROVISIONER, 'k8s-pv': name });
+  };
 
   it('vanished-claim clean-up keeps an app instance whose k8s-claim-uid names another claim', async () => {
     core.failNext('createPV', apiError(500, 'InternalError'));
