@@ -30,7 +30,7 @@ describe('DateraClient TLS (local HTTPS server)', function () {
         { stdio: 'ignore' },
       );
     } catch {
-      this.skip();
+      this.skip(); // reason: openssl is not installed, so no certificate can be made for the TLS server
     }
     cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
     server = createServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (req, res) => {
