@@ -52,9 +52,17 @@ class FakeDatera {
   fail: Partial<Record<string, Error>> = {};
   private reads = 0;
 
+  /** Storage instances report no active_initiators, no acl_policy, and no access until available. */
+  sparse = false;
+  /** Another storage instance, storage-0, listed first: node-2 uses it and is in its ACL. */
+  neighbour = false;
+
   si(): StorageInstance {
     const available = this.adminState === 'online' && this.availableAfter-- <= 0;
     const active = this.activeLater && this.reads >= this.activeLater.from ? this.activeLater.list : this.active;
+    if (this.sparse) {
+      return { name: 'storage-1', op_state: available ? 'available' : 'unavailable', ...(available ? { access: { path: '', iqn: TARGET, ips: [...this.ips] } } : {}) } as unknown as StorageInstance;
+    }
     return {
       name: 'storage-1',
       op_state: available ? 'available' : 'unavailable',
@@ -62,6 +70,17 @@ class FakeDatera {
       acl_policy: { initiators: this.acl.map((i) => ({ path: `/initiators/${i}` })), initiator_groups: [] },
       active_initiators: [...active],
     } as unknown as StorageInstance;
+  }
+
+  sis(): StorageInstance[] {
+    const neighbour = {
+      name: 'storage-0',
+      op_state: 'available',
+      access: { path: '', iqn: 'iqn.2013-05.com.daterainc:tc:01:sn:neighbour', ips: ['172.28.50.1'] },
+      acl_policy: { initiators: [{ path: `/initiators/${OTHER}` }], initiator_groups: [] },
+      active_initiators: [OTHER],
+    } as unknown as StorageInstance;
+    return this.neighbour ? [neighbour, this.si()] : [this.si()];
   }
 
   api(): DateraApi {
@@ -88,7 +107,7 @@ class FakeDatera {
       getAppInstance: (ai: string) =>
         call('getAppInstance', [ai], () => {
           this.reads++;
-          return { name: ai, admin_state: this.adminState, storage_instances: [this.si()] } as unknown as AppInstance;
+          return { name: ai, admin_state: this.adminState, storage_instances: this.sis() } as unknown as AppInstance;
         }),
       setAdminState: (ai: string, state: 'online' | 'offline') =>
         call('setAdminState', [ai, state], () => {
@@ -510,6 +529,7 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
         },
       };
       expect(await attachVolume(ctx, req())).to.equal(path.join(cfg.devDir, 'dm-0'));
+      expect(warnings()).to.deep.equal([]);
     });
 
     it('with multipath configured but no map forming, the single path is used with a warning', async () => {
@@ -519,6 +539,75 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
       expect(logs.find((l) => l.msg === 'multipath is configured but no map holds the device; using the single path')?.meta).to.deep.equal({
         link: node.link(portal(IPS[0]!)),
       });
+    });
+
+    it('only the storage instance the PV names counts: another one in the same app instance, used by another node, is left alone', async () => {
+      datera.neighbour = true;
+      expect(await attachVolume(ctx, req())).to.equal(node.link(portal(IPS[0]!)));
+      expect(datera.calls.filter((c) => c.startsWith('removeAclInitiator'))).to.deep.equal([]);
+      expect(readRecord(cfg.stateDir, PV)?.iqn).to.equal(TARGET);
+    });
+
+    it('a storage instance that reports no ACL, no active initiators and no access until available is attached', async () => {
+      datera.sparse = true;
+      datera.availableAfter = 1;
+      expect(await attachVolume(ctx, req())).to.equal(node.link(portal(IPS[0]!)));
+    });
+
+    it('a storage instance that never reports its access is not available, with ips=0', async () => {
+      datera.sparse = true;
+      datera.availableAfter = 1e9;
+      expect(await rejection(attachVolume(ctx, req()))).to.equal(
+        `storage instance ${PV}/storage-1 is not available after 0.03s (admin_state=online, op_state=unavailable, ips=0)`,
+      );
+    });
+
+    it('a not-found from Datera keeps the Datera error as the cause', async () => {
+      const nf = new NotFoundError('no such app instance');
+      datera.fail.getMetadata = nf;
+      try {
+        await attachVolume(ctx, req());
+        expect.fail('expected a FlexError');
+      } catch (err) {
+        expect((err as Error).cause).to.equal(nf);
+      }
+    });
+
+    it('the warning for an unusable portal names the PV, the portal and the error', async () => {
+      node.down.add(portal(IPS[1]!));
+      await attachVolume(ctx, req());
+      expect(logs.find((l) => l.msg === 'iSCSI portal unusable')?.meta).to.deep.equal({
+        pv: PV,
+        portal: portal(IPS[1]!),
+        error: `login to ${portal(IPS[1]!)} failed (iscsiadm exit 8): iscsiadm: connection to ${portal(IPS[1]!)} timed out`,
+      });
+    });
+
+    it('a session to another target on the same portal does not count as logged in', async () => {
+      node.sessions.push({ portal: portal(IPS[0]!), iqn: 'iqn.other-target' });
+      await attachVolume(ctx, req());
+      expect(node.calls.filter((c) => c.endsWith(' -l'))).to.have.length(2);
+      expect(node.calls.filter((c) => c.endsWith(' -R'))).to.deep.equal([]);
+    });
+
+    it('backing off names every node that logged in meanwhile and logs out only of this target', async () => {
+      datera.activeLater = { from: 4, list: [OTHER, 'iqn.x:third'] };
+      node.sessions.push({ portal: portal(IPS[0]!), iqn: 'iqn.other-target' });
+      const msg = await rejection(attachVolume(ctx, req()));
+      expect(msg).to.equal(`${PV} is ReadWriteOnce and initiator ${OTHER}, initiator iqn.x:third logged in to it at the same time; backed off, kubelet will retry`);
+      expect(node.sessions).to.deep.equal([{ portal: portal(IPS[0]!), iqn: 'iqn.other-target' }]);
+    });
+
+    it('the re-check after login tolerates a storage instance without active initiators', async () => {
+      datera.sparse = true;
+      datera.adminState = 'online';
+      expect(await attachVolume(ctx, req())).to.equal(node.link(portal(IPS[0]!)));
+    });
+
+    it('an initiator Datera knows without a name is named by its IQN only', async () => {
+      datera.active = [OTHER];
+      datera.initiators.set(OTHER, { path: '', id: OTHER } as Initiator);
+      expect(await rejection(attachVolume(ctx, req()))).to.contain(`and initiator ${OTHER} still has`);
     });
 
     it('without multipath configured the single path is used at once, without a warning', async () => {
@@ -575,6 +664,26 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
       await attachVolume(ctx, req());
       expect(datera.calls[0]).to.equal(`getMetadata ${PV}`);
       expect(node.calls.filter((c) => c.endsWith(' -R'))).to.have.length(2);
+    });
+
+    it('an attach-mode record without a claim namespace still answers attach (no pod) without asking Datera', async () => {
+      const rec = readRecord(cfg.stateDir, PV)!;
+      writeRecord(cfg.stateDir, { ...rec, claimNamespace: '' });
+      expect(await attachVolume(ctx, req())).to.equal(node.link(portal(IPS[0]!)));
+      expect(datera.calls).to.deep.equal([]);
+    });
+
+    it('sessions only to other targets do not count as attached', async () => {
+      node.sessions = [{ portal: portal(IPS[0]!), iqn: 'iqn.other-target' }];
+      await attachVolume(ctx, req());
+      expect(datera.calls[0]).to.equal(`getMetadata ${PV}`);
+    });
+
+    it('attachedDevice: a session to this target among others is enough; a session without a device is not attached', async () => {
+      node.sessions.unshift({ portal: portal(IPS[0]!), iqn: 'iqn.other-target' });
+      expect(await attachedDevice(ctx, PV)).to.equal(node.link(portal(IPS[0]!)));
+      for (const ip of IPS) fs.rmSync(node.link(portal(ip)));
+      expect(await attachedDevice(ctx, PV)).to.equal(undefined);
     });
 
     it('attachedDevice answers the device; undefined without a record or without a session', async () => {
@@ -647,6 +756,12 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
       expect(readRecord(cfg.stateDir, PV)).to.not.equal(undefined);
     });
 
+    it('the Failure for a device mounted twice names both mount points', async () => {
+      const sd = fs.realpathSync(node.link(portal(IPS[0]!)));
+      fs.writeFileSync(cfg.procMounts, `${sd} /mnt/a xfs rw 0 0\n${sd} /mnt/b xfs rw 0 0\n`);
+      expect(await rejection(detachVolume(ctx, PV, { ifUnused: false }))).to.equal(`${PV} is still mounted at /mnt/a, /mnt/b; unmount it before detaching`);
+    });
+
     it('a mounted multipath map counts as in use', async () => {
       node.addMap('dm-2', 'mpathz', [fs.realpathSync(node.link(portal(IPS[0]!)))]);
       fs.writeFileSync(cfg.procMounts, `${path.join(cfg.devDir, 'dm-2')} /mnt/a xfs rw 0 0\n`);
@@ -658,6 +773,7 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
       expect(node.calls).to.deep.equal([]);
       expect(clientConns).to.deep.equal([]);
       expect(warnings()).to.deep.equal(['detach: no attachment record for this volume on this node; nothing it can safely undo (Datera not called)']);
+      expect(logs[0]?.meta).to.deep.equal({ pv: 'pvc-unknown' });
     });
 
     it('without node settings it logs out and deletes the record but leaves the ACL entry, saying the settings are missing', async () => {

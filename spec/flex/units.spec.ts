@@ -149,6 +149,7 @@ describe('flex: credentials', () => {
     );
     expect(thrown(() => resolveConnection({ settings, settingsFile: file, server: 'node-dat:7718' })), 'same host, other port').to.contain('refusing');
     expect(thrown(() => resolveConnection({ settings, settingsFile: file, server: 'not a url' }))).to.contain('refusing to send');
+    expect(thrown(() => resolveConnection({ settings, settingsFile: file, server: ' other:7717 ' }))).to.match(/^refusing to send the node's Datera credentials to other:7717: /);
   });
   it('the allow-list compares endpoints as the client connects (scheme, host, port, path; no /vX.Y)', () => {
     expect(endpointKey('10.0.0.5:7718')).to.equal(endpointKey('https://10.0.0.5:7718/'));
@@ -350,6 +351,8 @@ describe('flex: host files and tool output', () => {
   });
   it('initiator labels are names Datera accepts', () => {
     expect(initiatorLabel('node-1.example.com')).to.equal('k8s_node-1.example.com');
+    expect(initiatorLabel('we!rd host')).to.equal('k8s_we_rd_host');
+    expect(initiatorLabel('n'.repeat(200))).to.equal(`k8s_${'n'.repeat(124)}`);
     expect(initiatorLabel('we!rd host')).to.match(/^[a-zA-Z_][a-zA-Z0-9_\-\s.]{2,127}$/);
   });
 });
