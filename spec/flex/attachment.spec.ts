@@ -56,6 +56,8 @@ class FakeDatera {
   sparse = false;
   /** Another storage instance, storage-0, listed first: node-2 uses it and is in its ACL. */
   neighbour = false;
+  /** Replaces `access` (undefined: the normal one; null: none at all). */
+  access?: object | null;
 
   si(): StorageInstance {
     const available = this.adminState === 'online' && this.availableAfter-- <= 0;
@@ -63,10 +65,11 @@ class FakeDatera {
     if (this.sparse) {
       return { name: 'storage-1', op_state: available ? 'available' : 'unavailable', ...(available ? { access: { path: '', iqn: TARGET, ips: [...this.ips] } } : {}) } as unknown as StorageInstance;
     }
+    const access = this.access === undefined ? { path: '', iqn: TARGET, ips: [...this.ips] } : (this.access ?? undefined);
     return {
       name: 'storage-1',
       op_state: available ? 'available' : 'unavailable',
-      access: { path: '', iqn: TARGET, ips: [...this.ips] },
+      access,
       acl_policy: { initiators: this.acl.map((i) => ({ path: `/initiators/${i}` })), initiator_groups: [] },
       active_initiators: [...active],
     } as unknown as StorageInstance;
@@ -562,6 +565,17 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
       );
     });
 
+    it('an available storage instance without access, or whose access has no IQN or no portal list, is not available', async () => {
+      datera.adminState = 'online';
+      datera.access = null;
+      expect(await rejection(attachVolume(ctx, req()))).to.contain('(admin_state=online, op_state=available, ips=0)');
+      datera.access = { path: '', iqn: TARGET };
+      expect(await rejection(attachVolume(ctx, req()))).to.contain('(admin_state=online, op_state=available, ips=0)');
+      datera.access = { path: '', iqn: '', ips: IPS };
+      expect(await rejection(attachVolume(ctx, req()))).to.contain('(admin_state=online, op_state=available, ips=2)');
+      expect(node.calls).to.deep.equal([]);
+    });
+
     it('a not-found from Datera keeps the Datera error as the cause', async () => {
       const nf = new NotFoundError('no such app instance');
       datera.fail.getMetadata = nf;
@@ -596,6 +610,7 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
       const msg = await rejection(attachVolume(ctx, req()));
       expect(msg).to.equal(`${PV} is ReadWriteOnce and initiator ${OTHER}, initiator iqn.x:third logged in to it at the same time; backed off, kubelet will retry`);
       expect(node.sessions).to.deep.equal([{ portal: portal(IPS[0]!), iqn: 'iqn.other-target' }]);
+      expect(node.calls.filter((c) => c.endsWith(' -u'))).to.deep.equal(IPS.map((ip) => `iscsiadm -m node -T ${TARGET} -p ${portal(ip)} -u`));
     });
 
     it('the re-check after login tolerates a storage instance without active initiators', async () => {
