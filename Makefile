@@ -34,7 +34,7 @@ test-e2e: deps plane ## only the end-to-end specs on the real control plane
 	TESTPLANE_BIN=$$(spec/cluster/build.sh) npx mocha 'spec/e2e/**/*.spec.ts'
 
 # Mutation testing (StrykerJS, stryker.config.json) of the modules that can lose data or leak
-# credentials, against the unit specs only. Incremental: a re-run tests only changed code/specs.
+# credentials, against the specs that need no control plane (not spec/e2e). Incremental: a re-run tests only changed code/specs.
 # One module: make mutation MUTATION_ARGS='--mutate lib/flex/mount.ts'. Full run: MUTATION_ARGS=--force.
 # DATERA_FLEX_IN_PROCESS=1: the flex driver specs run call-outs in the test process, where
 # Stryker's mutants are (spec/flex/harness.ts); `make test` spawns the driver as kubelet does.
