@@ -34,10 +34,12 @@ test-e2e: deps plane ## only the end-to-end specs on the real control plane
 	TESTPLANE_BIN=$$(spec/cluster/build.sh) npx mocha 'spec/e2e/**/*.spec.ts'
 
 # Mutation testing (StrykerJS, stryker.config.json) of the modules that can lose data or leak
-# credentials, against the unit specs only. Incremental: a re-run tests only changed code/specs.
+# credentials, against the specs that need no control plane (not spec/e2e). Incremental: a re-run tests only changed code/specs.
 # One module: make mutation MUTATION_ARGS='--mutate lib/flex/mount.ts'. Full run: MUTATION_ARGS=--force.
+# DATERA_FLEX_IN_PROCESS=1: the flex driver specs run call-outs in the test process, where
+# Stryker's mutants are (spec/flex/harness.ts); `make test` spawns the driver as kubelet does.
 mutation: deps ## mutation testing of the data/credential modules; report in reports/mutation/index.html
-	NODE_OPTIONS="--require $(CURDIR)/spec/support/stryker-mocha12.cjs" npx stryker run $(MUTATION_ARGS)
+	DATERA_FLEX_IN_PROCESS=1 NODE_OPTIONS="--require $(CURDIR)/spec/support/stryker-mocha12.cjs" npx stryker run $(MUTATION_ARGS)
 
 sim: deps ## run the Datera simulator on 127.0.0.1:7717 (admin/password)
 	npx tsx lib/sim/cli.ts --port 7717

@@ -34,8 +34,12 @@ export function checkResult(cmd: string, r: CommandResult, ok: readonly number[]
   return r;
 }
 
-export function createHostRunner(opts: { path: string; timeoutMs: number; logger: Logger }): HostRunner {
-  const env = { ...process.env, PATH: opts.path, LC_ALL: 'C' };
+/**
+ * Runs tools with `env` (default: this process's environment), PATH replaced by `path` and a C
+ * locale, so their output parses the same on every node.
+ */
+export function createHostRunner(opts: { path: string; timeoutMs: number; logger: Logger; env?: NodeJS.ProcessEnv }): HostRunner {
+  const env = { ...(opts.env ?? process.env), PATH: opts.path, LC_ALL: 'C' };
   return {
     run(cmd, args) {
       const started = Date.now();

@@ -2,18 +2,31 @@
 // Test helpers for the FlexVolume driver: a temp "host root" with fake host tools on PATH
 // (spec/flex/fakes), and a runner that spawns the real driver entry the way kubelet does and
 // checks the kubelet contract on every call (stdout is one JSON object, stderr is empty).
+//
+// With DATERA_FLEX_IN_PROCESS=1 (set by `make mutation`) a call-out runs in this process instead:
+// runCallout with the context lib/flex/main.ts builds, from the host's environment. Mutation
+// testing sees only code that runs in its own process; the spawned mode stays the default
+// because it is the contract kubelet relies on (argv, stdout, exit code, nothing on stderr).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import type { Reply } from '../../lib/flex/reply.js';
+import { configFromEnv } from '../../lib/flex/config.js';
+import { defaultClientFactory, type ClientFactory } from '../../lib/flex/datera.js';
+import { runCallout } from '../../lib/flex/driver.js';
+import { createHostRunner } from '../../lib/flex/host.js';
+import { createFileLogger } from '../../lib/flex/log.js';
+import { exitCodeOf, failure, type Reply } from '../../lib/flex/reply.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../..');
 export const fakesBin = path.join(here, 'fakes', 'bin');
 const driverEntry = path.join(repoRoot, 'lib/flex/main.ts');
+
+/** Run call-outs in this process (see the top of this file); otherwise spawn the driver entry. */
+export const IN_PROCESS = process.env.DATERA_FLEX_IN_PROCESS === '1';
 
 export const NODE_IQN = 'iqn.1994-05.com.redhat:node-1';
 
@@ -99,16 +112,7 @@ export class FakeHost {
 
   /** Runs one call-out through the real entry and checks the kubelet output contract. */
   async run(...argv: string[]): Promise<RunResult> {
-    const child = spawn(process.execPath, ['--import', 'tsx', driverEntry, ...argv], {
-      cwd: repoRoot,
-      env: this.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+    const { code, stdout, stderr } = IN_PROCESS ? await this.runInProcess(argv) : await this.spawnDriver(argv);
     expect(stderr, `stderr of ${argv[0]}`).to.equal('');
     let reply: Reply;
     try {
@@ -122,6 +126,48 @@ export class FakeHost {
     this.expectNoSecrets(stdout, `stdout of ${argv[0]}`);
     this.expectNoSecrets(this.log(), 'driver log');
     return { code, stdout, stderr, reply };
+  }
+
+  private async spawnDriver(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', driverEntry, ...argv], {
+      cwd: repoRoot,
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+    return { code, stdout, stderr };
+  }
+
+  /**
+   * What lib/flex/main.ts does, in this process and with this host's environment: the same
+   * config, file logger, host runner (its tools get this host's environment) and client
+   * factory; the reply printed as main prints it. The clients are closed afterwards, as the
+   * process exit would.
+   */
+  private async runInProcess(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const made: { close?: () => Promise<void> }[] = [];
+    const clients: ClientFactory = (conn, logger) => {
+      const api = defaultClientFactory(conn, logger);
+      made.push(api as { close?: () => Promise<void> });
+      return api;
+    };
+    let reply: Reply;
+    try {
+      const cfg = configFromEnv(this.env);
+      const log = createFileLogger(cfg.logFile, this.env.LOG_LEVEL ?? 'info');
+      const run = createHostRunner({ path: cfg.commandPath, timeoutMs: cfg.commandTimeoutMs, logger: log, env: this.env });
+      reply = await runCallout({ cfg, log, run, clients }, argv);
+    } catch (err) {
+      reply = failure((err as Error).message);
+    }
+    await Promise.all(made.map((c) => c.close?.()));
+    // Let the logger's last lines reach the file before the caller reads it.
+    await new Promise((r) => setImmediate(r));
+    return { code: exitCodeOf(reply), stdout: `${JSON.stringify(reply)}\n`, stderr: '' };
   }
 
   /** Like run, but expects Success and returns the reply. */

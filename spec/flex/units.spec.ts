@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { AuthError, ConnectionError, NotFoundError } from '../../lib/datera/errors.js';
+import { AuthError, ConnectionError, NotFoundError, TimeoutError } from '../../lib/datera/errors.js';
 import { initiatorLabel } from '../../lib/flex/attachment.js';
 import { configFromEnv, parseNodeSettings, type NodeSettings } from '../../lib/flex/config.js';
-import { endpointKey, explainDateraError, nodeServerAllowed, resolveConnection } from '../../lib/flex/datera.js';
+import { allowedEndpoints, endpointKey, explainDateraError, nodeServerAllowed, resolveConnection } from '../../lib/flex/datera.js';
 import { checkOwnership } from '../../lib/flex/ownership.js';
 import { parseCall } from '../../lib/flex/driver.js';
 import { redactArgs } from '../../lib/flex/host.js';
@@ -149,6 +149,7 @@ describe('flex: credentials', () => {
     );
     expect(thrown(() => resolveConnection({ settings, settingsFile: file, server: 'node-dat:7718' })), 'same host, other port').to.contain('refusing');
     expect(thrown(() => resolveConnection({ settings, settingsFile: file, server: 'not a url' }))).to.contain('refusing to send');
+    expect(thrown(() => resolveConnection({ settings, settingsFile: file, server: ' other:7717 ' }))).to.match(/^refusing to send the node's Datera credentials to other:7717: /);
   });
   it('the allow-list compares endpoints as the client connects (scheme, host, port, path; no /vX.Y)', () => {
     expect(endpointKey('10.0.0.5:7718')).to.equal(endpointKey('https://10.0.0.5:7718/'));
@@ -184,6 +185,92 @@ describe('flex: credentials', () => {
       'cannot reach Datera at node-dat:7717 while trying to add the ACL: ECONNREFUSED',
     );
     expect(explainDateraError(new NotFoundError('gone'), conn, 'read it').message).to.equal('Datera refused to read it: gone');
+  });
+});
+
+describe('flex: credentials, edge cases', () => {
+  const settings: NodeSettings = { server: 'node-dat:7717', username: 'nodeuser', password: 'nodepw' };
+  const file = '/etc/datera/flex.json';
+  it('an endpoint that is no URL or host:port is a FlexError naming it (trimmed) and what it is, keeping the cause', () => {
+    let err: unknown;
+    try {
+      endpointKey('  ftp://x  ');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(FlexError);
+    expect((err as Error).message).to.equal('Datera server "ftp://x" is not a valid URL or host:port: Datera endpoint must be http or https: ftp://x');
+    expect((err as Error).cause).to.be.instanceOf(Error);
+    expect(thrown(() => allowedEndpoints({ ...settings, allowedServers: ['ftp://y'] }, file))).to.match(/^\/etc\/datera\/flex\.json: server "ftp:\/\/y" is not a valid/);
+  });
+  it('the allow-list holds the server and every allowedServers entry, as connection keys', () => {
+    expect([...allowedEndpoints({ ...settings, allowedServers: ['https://b:7718/', '10.0.0.9'] }, file)]).to.deep.equal([
+      'http://node-dat:7717',
+      'https://b:7718',
+      'https://10.0.0.9:7718',
+    ]);
+    expect([...allowedEndpoints(settings, file)]).to.deep.equal(['http://node-dat:7717']);
+  });
+  it('no server in the Secret, the PV or the settings (or only blanks) is a Failure saying where to set it', () => {
+    const msg = 'no Datera server address: set "server" in the Secret or backstoreServer in the PV options';
+    expect(thrown(() => resolveConnection({ secret: { username: 'u', password: 'p' }, settings: undefined, settingsFile: file }))).to.equal(msg);
+    expect(thrown(() => resolveConnection({ secret: { username: 'u', password: 'p', server: '  ' }, settings: undefined, settingsFile: file }))).to.equal(msg);
+  });
+  it('the endpoint is trimmed; with Secret credentials the PV address is used when the Secret names no server', () => {
+    const c = resolveConnection({ secret: { username: 'u', password: 'p' }, settings: undefined, settingsFile: file, server: ' pv:7717 ' });
+    expect(c.endpoint).to.equal('pv:7717');
+    expect(resolveConnection({ settings, settingsFile: file }).endpoint).to.equal('node-dat:7717');
+  });
+  it('a Secret with only a username (or only a password) does not replace the node credentials', () => {
+    for (const secret of [{ username: 'u' }, { password: 'p' }]) {
+      const c = resolveConnection({ secret: { ...secret, server: 'ignored:7717', tenant: '/root/ignored', ldapServer: 'ignored' }, settings, settingsFile: file });
+      expect(c).to.deep.equal({
+        endpoint: 'node-dat:7717',
+        username: 'nodeuser',
+        password: 'nodepw',
+        tenant: '/root',
+        ldapServer: undefined,
+        caBundle: undefined,
+        insecureSkipTlsVerify: undefined,
+        source: file,
+      });
+    }
+  });
+  it('tenant: the PV first, then the Secret (only with its credentials), then the node settings', () => {
+    const withTenant: NodeSettings = { ...settings, tenant: '/root/node' };
+    const secret = { username: 'u', password: 'p', server: 's:7717', tenant: '/root/secret' };
+    expect(resolveConnection({ secret, settings: withTenant, settingsFile: file, tenant: '/root/pv' }).tenant).to.equal('/root/pv');
+    expect(resolveConnection({ secret, settings: withTenant, settingsFile: file }).tenant).to.equal('/root/secret');
+    expect(resolveConnection({ secret: { ...secret, tenant: '' }, settings: withTenant, settingsFile: file }).tenant).to.equal('/root/node');
+  });
+  it('LDAP comes from where the credentials come from; CA bundle and TLS verification always from the node settings', () => {
+    const tls: NodeSettings = { ...settings, ldapServer: 'node-ldap', caBundle: 'PEM', insecureSkipTlsVerify: true };
+    const s = resolveConnection({ secret: { username: 'u', password: 'p', server: 's:7717', ldapServer: 'secret-ldap' }, settings: tls, settingsFile: file });
+    expect(s).to.include({ ldapServer: 'secret-ldap', caBundle: 'PEM', insecureSkipTlsVerify: true, username: 'u', password: 'p' });
+    expect(resolveConnection({ secret: { username: 'u', password: 'p', server: 's:7717' }, settings: tls, settingsFile: file }).ldapServer).to.equal(undefined);
+    expect(resolveConnection({ settings: { ...tls, ldapServer: '' }, settingsFile: file }).ldapServer).to.equal(undefined);
+    expect(resolveConnection({ settings: tls, settingsFile: file }).ldapServer).to.equal('node-ldap');
+  });
+  it('explainDateraError: a FlexError passes unchanged, a timeout is "cannot reach", any other error names the action and keeps the cause', () => {
+    const conn = resolveConnection({ settings, settingsFile: file });
+    const flex = new FlexError('already clear');
+    expect(explainDateraError(flex, conn, 'x')).to.equal(flex);
+    const timeout = new TimeoutError('deadline exceeded');
+    const t = explainDateraError(timeout, conn, 'read it');
+    expect(t.message).to.equal('cannot reach Datera at node-dat:7717 while trying to read it: deadline exceeded');
+    expect(t.cause).to.equal(timeout);
+    const plain = new Error('socket hang up');
+    const p = explainDateraError(plain, conn, 'add the ACL');
+    expect(p).to.be.instanceOf(FlexError);
+    expect(p.message).to.equal('add the ACL: socket hang up');
+    expect(p.cause).to.equal(plain);
+    expect(explainDateraError('weird', conn, 'add the ACL').message).to.equal('add the ACL: weird');
+    expect(explainDateraError(undefined, conn, 'add the ACL').message).to.equal('add the ACL: undefined');
+    const auth = new AuthError('bad');
+    expect(explainDateraError(auth, conn, 'x').cause).to.equal(auth);
+    const nf = new NotFoundError('gone');
+    expect(explainDateraError(nf, conn, 'x').cause).to.equal(nf);
+    expect(explainDateraError(new ConnectionError('refused'), conn, 'x').cause).to.be.instanceOf(ConnectionError);
   });
 });
 
@@ -264,6 +351,8 @@ describe('flex: host files and tool output', () => {
   });
   it('initiator labels are names Datera accepts', () => {
     expect(initiatorLabel('node-1.example.com')).to.equal('k8s_node-1.example.com');
+    expect(initiatorLabel('we!rd host')).to.equal('k8s_we_rd_host');
+    expect(initiatorLabel('n'.repeat(200))).to.equal(`k8s_${'n'.repeat(124)}`);
     expect(initiatorLabel('we!rd host')).to.match(/^[a-zA-Z_][a-zA-Z0-9_\-\s.]{2,127}$/);
   });
 });
