@@ -60,12 +60,21 @@ describe('resolveEndpoint: edge cases', () => {
     expect(resolveEndpoint('https://h/proxy//').basePath).to.equal('/proxy');
     expect(resolveEndpoint('https://h:7718/v2.10').basePath).to.equal('');
     expect(resolveEndpoint('https://h/v2/proxy').basePath).to.equal('/v2/proxy');
+    expect(resolveEndpoint('https://h/v10').basePath).to.equal('');
+    expect(resolveEndpoint('https://h/p/v2').basePath).to.equal('/p');
   });
 
   it('names the problem and the input in its errors', () => {
     expect(() => resolveEndpoint('   ')).to.throw(InvalidRequestError, 'Datera endpoint is empty');
     expect(() => resolveEndpoint('http://[bad')).to.throw(InvalidRequestError, 'Datera endpoint is not a valid URL or host:port: http://[bad');
     expect(() => resolveEndpoint('ftp://h')).to.throw(InvalidRequestError, 'Datera endpoint must be http or https: ftp://h');
+    let caught: unknown;
+    try {
+      resolveEndpoint('http://[bad');
+    } catch (err) {
+      caught = err;
+    }
+    expect((caught as Error).cause).to.be.instanceOf(TypeError);
   });
 });
 
@@ -115,6 +124,31 @@ describe('DateraClient: contract details (MockAgent)', () => {
       const e2 = await rejectionOf(client.getInitiator(42 as unknown as string));
       expect(e2.message).to.equal('initiator IQN must be a non-empty string');
       await rejectionOf(client.createAppInstance({} as never));
+      expect(dat.seen).to.have.length(0);
+    });
+
+    it('names the offending parameter of every method in the argument error', async () => {
+      const c = makeClient();
+      const cases: [Promise<unknown>, string][] = [
+        [c.createAppInstance(undefined as never), 'app instance name'],
+        [c.setAdminState('', 'offline'), 'app instance name or id'],
+        [c.deleteAppInstance(''), 'app instance name or id'],
+        [c.resizeVolume('', 's', 'v', 1), 'app instance'],
+        [c.resizeVolume('a', '', 'v', 1), 'storage instance'],
+        [c.resizeVolume('a', 's', '', 1), 'volume'],
+        [c.getMetadata(''), 'app instance'],
+        [c.putMetadata('', {}), 'app instance'],
+        [c.createInitiator('', 'n'), 'initiator IQN'],
+        [c.addAclInitiator('a', 's', ''), 'initiator IQN'],
+        [c.addAclInitiator('', 's', IQN), 'app instance'],
+        [c.removeAclInitiator('a', '', IQN), 'storage instance'],
+        [c.getAppTemplate(''), 'app template name'],
+      ];
+      for (const [p, what] of cases) {
+        const err = await rejectionOf(p);
+        expect(err).to.be.instanceOf(InvalidRequestError);
+        expect(err.message).to.equal(`${what} must be a non-empty string`);
+      }
       expect(dat.seen).to.have.length(0);
     });
 
@@ -190,6 +224,7 @@ describe('DateraClient: contract details (MockAgent)', () => {
       const paths = dat.calls().map((r) => `${r.method} ${r.path}`);
       expect(paths).to.include(`PUT ${V}/app_instances/pvc-1/storage_instances/storage-1/volumes/volume-1`);
       expect(paths).to.include(`PUT ${V}${ACL}`);
+      for (const r of dat.calls()) expect(r.headers.accept).to.equal('application/json');
       expect(dat.calls('PUT', ACL).map((r) => r.body)).to.deep.equal([
         { op: 'add', path: `/initiators/${IQN}` },
         { op: 'remove', path: `/initiators/${IQN}` },
@@ -226,6 +261,11 @@ describe('DateraClient: contract details (MockAgent)', () => {
       const got = await makeClient().putMetadata('pvc-1', md);
       expect(got).to.deep.equal({ pvc: 'ns/claim' });
       expect(got).to.not.equal(md);
+    });
+
+    it('a metadata PUT whose reply is empty returns a copy of what was sent', async () => {
+      dat.on('PUT', '/app_instances/pvc-1/metadata', { status: 200, data: '' });
+      expect(await makeClient().putMetadata('pvc-1', { pvc: 'ns/claim' })).to.deep.equal({ pvc: 'ns/claim' });
     });
 
     it('a 3xx reply is a failure, not a success', async () => {
@@ -326,6 +366,25 @@ describe('DateraClient: contract details (MockAgent)', () => {
       expect(err).to.be.instanceOf(NotFoundError);
     });
 
+    it('an initiator POST that lost its response and then meets 409 reads the initiator it created', async () => {
+      dat.pool.intercept({ path: `${V}/initiators`, method: 'POST' }).replyWithError(withCode('socket hang up', 'ECONNRESET'));
+      dat.on('POST', '/initiators', { status: 409, data: datErr(409, 'ConflictError', 'exists') });
+      dat.on('GET', `/initiators/${IQN}`, { status: 200, data: envelope({ id: IQN, name: 'created-by-lost-attempt' }) });
+      const routes: string[] = [];
+      const got = await makeClient({ observe: ({ route }) => routes.push(route) }).createInitiator(IQN, 'n');
+      expect(got.name).to.equal('created-by-lost-attempt');
+      expect(routes.slice(-1)).to.deep.equal(['/initiators/:id']);
+    });
+
+    it('an app instance POST that lost its response reads the object back on the route of one app instance', async () => {
+      dat.pool.intercept({ path: `${V}/app_instances`, method: 'POST' }).replyWithError(withCode('socket hang up', 'ECONNRESET'));
+      dat.on('POST', '/app_instances', { status: 409, data: datErr(409, 'ConflictError', 'exists') });
+      dat.on('GET', '/app_instances/pvc-9', { status: 200, data: envelope({ name: 'pvc-9' }) });
+      const routes: string[] = [];
+      await makeClient({ observe: ({ route }) => routes.push(route) }).createAppInstance({ name: 'pvc-9' } as never);
+      expect(routes.slice(-1)).to.deep.equal(['/app_instances/:id']);
+    });
+
     it('initiator creation reports failures other than 409 without reading the initiator', async () => {
       dat.on('POST', '/initiators', { status: 422, data: datErr(422, 'ValidationFailedError', 'bad iqn') });
       const err = await rejectionOf(makeClient().createInitiator(IQN, 'n'));
@@ -363,6 +422,8 @@ describe('DateraClient: contract details (MockAgent)', () => {
       const err = await rejectionOf(p);
       expect(err).to.be.instanceOf(TimeoutError);
       expect(err.message).to.equal('GET /system aborted by the caller');
+      expect(err.operation).to.equal('GET /system');
+      expect((err.cause as Error).name).to.equal('AbortError');
       expect(dat.calls('GET')).to.have.length(1);
     });
 
@@ -399,6 +460,7 @@ describe('DateraClient: contract details (MockAgent)', () => {
       expect(err.message).to.equal(
         'GET /system failed: no complete response in time (request timeout 30000 ms, call deadline 100 ms)',
       );
+      expect(err.operation).to.equal('GET /system');
     });
 
     it('a transport error says its code, or "connection error" without one, with the scrubbed message', async () => {
@@ -412,6 +474,22 @@ describe('DateraClient: contract details (MockAgent)', () => {
       expect((e1.cause as Error).name).to.equal('Error');
       const e2 = await rejectionOf(c.getAppTemplate('t'));
       expect(e2.message).to.equal('GET /app_templates/t failed: connection error: plain failure');
+      dat.pool.intercept({ path: `${V}/app_templates/u`, method: 'GET' }).replyWithError(withCode('', 'EWEIRD'));
+      expect((await rejectionOf(c.getAppTemplate('u'))).message).to.equal('GET /app_templates/u failed: EWEIRD');
+    });
+
+    it('scrubs the last 8 session keys from echoed errors', async () => {
+      dat.on('GET', '/system', { status: 200, data: envelope({ name: 'dat' }) }, 'persist');
+      const c = makeClient();
+      for (let i = 0; i < 9; i++) {
+        dat.expireSessions();
+        await c.getSystem();
+      }
+      expect(dat.logins).to.equal(9);
+      dat.on('GET', '/app_templates/t', { status: 422, data: datErr(422, 'ValidationFailedError', 'old keys sess-2 and sess-9') });
+      const err = await rejectionOf(c.getAppTemplate('t'));
+      expect(err.message).to.not.contain('sess-2');
+      expect(err.message).to.not.contain('sess-9');
     });
   });
 });
@@ -453,6 +531,31 @@ describe('DateraClient: its own dispatcher and a shared login (loopback server)'
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(body));
   };
+
+  it('a reply whose declared Content-Length equals the cap is read; the refusal above it names the status and operation', async () => {
+    const body = JSON.stringify({ data: { name: 'x'.repeat(50) }, metadata: {} });
+    let big = false;
+    route = (req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.endsWith('/login')) return void res.end(JSON.stringify({ key: 'k1' }));
+      if (big) {
+        // declared above the cap, body still on its way
+        res.setHeader('content-length', String(10 * Buffer.byteLength(body)));
+        res.write('{"data":');
+        return;
+      }
+      res.setHeader('content-length', String(Buffer.byteLength(body)));
+      res.end(body);
+    };
+    const c = new DateraClient({ endpoint: url, username: 'admin', password: PASSWORD, maxResponseBytes: Buffer.byteLength(body) });
+    clients.push(c);
+    expect((await c.getSystem()).name).to.equal('x'.repeat(50));
+    big = true;
+    const err = await rejectionOf(c.getSystem());
+    expect(err.code).to.equal('DATERA_RESPONSE_TOO_LARGE');
+    expect(err.status).to.equal(200);
+    expect(err.operation).to.equal('GET /system');
+  });
 
   it('close() closes the dispatcher the client created: later calls fail and reach nothing', async () => {
     let hits = 0;
