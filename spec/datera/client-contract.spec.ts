@@ -463,6 +463,14 @@ describe('DateraClient: contract details (MockAgent)', () => {
       expect(err.operation).to.equal('GET /system');
     });
 
+    it('a reply over the body cap is final: one request, no backoff', async () => {
+      dat.on('GET', '/system', { status: 200, data: envelope({ name: 'x'.repeat(500) }) }, 'persist');
+      const err = await rejectionOf(makeClient({ maxResponseBytes: 100 }).getSystem());
+      expect(err.code).to.equal('DATERA_RESPONSE_TOO_LARGE');
+      expect(dat.calls('GET')).to.have.length(1);
+      expect(sleeps).to.deep.equal([]);
+    });
+
     it('a transport error says its code, or "connection error" without one, with the scrubbed message', async () => {
       dat.pool.intercept({ path: `${V}/system`, method: 'GET' }).replyWithError(withCode(`weird failure near ${PASSWORD}`, 'EWEIRD'));
       dat.pool.intercept({ path: `${V}/app_templates/t`, method: 'GET' }).replyWithError(new Error('plain failure'));
