@@ -716,6 +716,9 @@ export class DateraClient implements DateraApi {
   private async readBody(res: Dispatcher.ResponseData, operation: string): Promise<string> {
     const max = this.maxResponseBytes;
     const tooLarge = (): ResponseTooLargeError => {
+      // Destroying a body undici has fully received makes it emit an AbortError; with no
+      // listener that error would be uncaught and end the process. The call fails below anyway.
+      res.body.on('error', () => undefined);
       res.body.destroy();
       return new ResponseTooLargeError(
         `${operation} failed: the reply body is larger than ${max} bytes (the Datera client's maxResponseBytes); the connection was closed`,

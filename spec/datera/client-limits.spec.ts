@@ -106,6 +106,29 @@ describe('DateraClient: reply body cap (maxResponseBytes)', function () {
     await closed;
   });
 
+  it('a complete reply whose declared Content-Length is above the cap is refused without an uncaught error (regression: the destroyed body raised an unhandled AbortError that would kill the process)', async () => {
+    const body = JSON.stringify({ data: { name: 'x'.repeat(10_000) }, metadata: {} });
+    route = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+      res.end(body);
+    };
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    const mochaListeners = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', onUncaught);
+    try {
+      const err = await rejection(client(4096).getSystem());
+      expect(err.code).to.equal('DATERA_RESPONSE_TOO_LARGE');
+      // The stray error, if any, surfaces on a later turn of the event loop.
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      process.removeListener('uncaughtException', onUncaught);
+      for (const l of mochaListeners) process.on('uncaughtException', l);
+    }
+    expect(uncaught.map((e) => String(e))).to.deep.equal([]);
+  });
+
   it('an error reply is capped too', async () => {
     route = (_req, res) => {
       res.writeHead(500, { 'content-type': 'application/json' });
