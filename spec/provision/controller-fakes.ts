@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Fakes for controller specs: an Informer fed by the test and a recording Kubernetes API whose
-// next call of an operation can be made to fail. Same shapes as in controller.spec.ts.
+// next call of an operation can be made to fail. Shared by the controller specs and harness.ts.
 import { ApiException, type KubernetesObject, type V1PersistentVolume } from '@kubernetes/client-node';
 
 type Handler<T> = (obj: T, old?: T) => void;

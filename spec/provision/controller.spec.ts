@@ -2,7 +2,7 @@
 // The controller with in-memory caches and a recording Kubernetes API (edge cases: conflicts,
 // AlreadyExists, failed saves, stale finalizer patches), and the real Datera simulator over HTTP.
 import { expect } from 'chai';
-import { ApiException, type V1ConfigMap, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1StorageClass, type KubernetesObject } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { DateraClient } from '../../lib/datera/client.js';
 import { DateraSimulator } from '../../lib/sim/server.js';
 import type { Informer } from '../../lib/kube/informer.js';
@@ -11,74 +11,7 @@ import { Metrics } from '../../lib/observability/metrics.js';
 import { ProvisionController } from '../../lib/provision/controller.js';
 import { DateraConnections } from '../../lib/provision/credentials.js';
 import { PROVISIONER, newClaim, newStorageClass, newVolume } from '../support/builders.js';
-
-type Handler<T> = (obj: T, old?: T) => void;
-
-/** The part of Informer the controller uses, fed by the test. */
-class FakeInformer<T extends KubernetesObject> {
-  readonly items = new Map<string, T>();
-  readonly #handlers: Record<string, Handler<T>[]> = { add: [], update: [], delete: [] };
-  on(ev: 'add' | 'update' | 'delete', fn: Handler<T>): void {
-    this.#handlers[ev]!.push(fn);
-  }
-  #key(name: string, ns?: string) {
-    return ns ? `${ns}/${name}` : name;
-  }
-  get(name: string, namespace?: string): T | undefined {
-    return this.items.get(this.#key(name, namespace));
-  }
-  list(): T[] {
-    return [...this.items.values()];
-  }
-  set(obj: T): void {
-    const k = this.#key(obj.metadata!.name!, obj.metadata!.namespace);
-    const old = this.items.get(k);
-    this.items.set(k, obj);
-    for (const h of this.#handlers[old ? 'update' : 'add']!) h(obj, old);
-  }
-  remove(obj: T): void {
-    this.items.delete(this.#key(obj.metadata!.name!, obj.metadata!.namespace));
-    for (const h of this.#handlers.delete!) h(obj);
-  }
-}
-
-function apiError(code: number, reason: string, message = reason): ApiException<string> {
-  return new ApiException(code, message, JSON.stringify({ kind: 'Status', code, reason, message }), {});
-}
-
-interface Call {
-  op: string;
-  arg: unknown;
-}
-
-/** Records Kubernetes writes; `failNext(op, err)` makes the next call of op throw. */
-class FakeCore {
-  readonly calls: Call[] = [];
-  readonly #fail = new Map<string, unknown[]>();
-  failNext(op: string, err: unknown, times = 1) {
-    this.#fail.set(op, [...(this.#fail.get(op) ?? []), ...Array<unknown>(times).fill(err)]);
-  }
-  #run(op: string, arg: unknown) {
-    this.calls.push({ op, arg });
-    const f = this.#fail.get(op);
-    if (f?.length) throw f.shift();
-    return arg;
-  }
-  createPersistentVolume = async (a: { body: V1PersistentVolume }) => this.#run('createPV', a.body) as V1PersistentVolume;
-  deletePersistentVolume = async (a: { name: string }) => this.#run('deletePV', a.name) as never;
-  patchPersistentVolume = async (a: { name: string; body: unknown }) => this.#run('patchPV', a) as never;
-  ops(op: string) {
-    return this.calls.filter((c) => c.op === op).map((c) => c.arg);
-  }
-}
-
-interface Recorded {
-  kind: string;
-  name: string;
-  type: string;
-  reason: string;
-  message: string;
-}
+import { FakeCore, FakeInformer, apiError, type Recorded } from './controller-fakes.js';
 
 describe('provisioning controller', function () {
   this.timeout(20_000);

@@ -2,7 +2,7 @@
 // The controller with in-memory caches, a recording Kubernetes API that also answers the
 // confirming GETs (from `server`), and the real Datera simulator over HTTP. Used by the
 // ownership and orphan-sweep specs.
-import { ApiException, type V1ConfigMap, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1StorageClass, type KubernetesObject } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { DateraClient } from '../../lib/datera/client.js';
 import type { DateraSimulator } from '../../lib/sim/server.js';
 import type { Informer } from '../../lib/kube/informer.js';
@@ -11,40 +11,9 @@ import { Metrics } from '../../lib/observability/metrics.js';
 import { ProvisionController, type ControllerOptions } from '../../lib/provision/controller.js';
 import { DateraConnections } from '../../lib/provision/credentials.js';
 import { PROVISIONER } from '../support/builders.js';
+import { FakeInformer, apiError } from './controller-fakes.js';
 
-type Handler<T> = (obj: T, old?: T) => void;
-
-/** The part of Informer the controller uses, fed by the test. */
-export class FakeInformer<T extends KubernetesObject> {
-  readonly items = new Map<string, T>();
-  readonly #handlers: Record<string, Handler<T>[]> = { add: [], update: [], delete: [] };
-  on(ev: 'add' | 'update' | 'delete', fn: Handler<T>): void {
-    this.#handlers[ev]!.push(fn);
-  }
-  #key(name: string, ns?: string) {
-    return ns ? `${ns}/${name}` : name;
-  }
-  get(name: string, namespace?: string): T | undefined {
-    return this.items.get(this.#key(name, namespace));
-  }
-  list(): T[] {
-    return [...this.items.values()];
-  }
-  set(obj: T): void {
-    const k = this.#key(obj.metadata!.name!, obj.metadata!.namespace);
-    const old = this.items.get(k);
-    this.items.set(k, obj);
-    for (const h of this.#handlers[old ? 'update' : 'add']!) h(obj, old);
-  }
-  remove(obj: T): void {
-    this.items.delete(this.#key(obj.metadata!.name!, obj.metadata!.namespace));
-    for (const h of this.#handlers.delete!) h(obj);
-  }
-}
-
-export function apiError(code: number, reason: string, message = reason): ApiException<string> {
-  return new ApiException(code, message, JSON.stringify({ kind: 'Status', code, reason, message }), {});
-}
+export { FakeInformer, apiError } from './controller-fakes.js';
 
 /**
  * Records Kubernetes writes; `failNext(op, err)` makes the next call of op throw; `hold(op)` makes
