@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds (once) the multicall control-plane binary from upstream Go modules and prints its path.
+# Builds (once) the multicall Kubernetes binary (control plane, kubelet, kube-proxy) from upstream Go modules and prints its path.
 # The result is cached outside the work tree, keyed by the Kubernetes version, the Go version
 # and a hash of the wrapper module, so every later run (tests, demo, benchmarks) reuses it.
 #   TESTPLANE_CACHE  cache root (default: ${XDG_CACHE_HOME:-~/.cache}/datera-provisioner)
@@ -17,7 +17,7 @@ out="$root/testplane-v$K-$gover-$hash"
 bin="$out/testplane"
 if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
 mkdir -p "$out"
-echo "testplane: building kube-apiserver, kube-controller-manager, etcd and kubectl v$K from Go modules" >&2
+echo "testplane: building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, etcd and kubectl v$K from Go modules" >&2
 echo "testplane: a cold build takes about 15-30 minutes on 2 cores; it is cached in $out" >&2
 X="-X main.k8sVersion=v$K"
 for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do

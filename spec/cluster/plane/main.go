@@ -1,5 +1,6 @@
-// Command testplane is a multicall binary that runs upstream Kubernetes control-plane
-// components (kube-apiserver, kube-controller-manager, etcd, kubectl) unmodified, plus an
+// Command testplane is a multicall binary that runs upstream Kubernetes components
+// (kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kubectl, and for the local
+// nodes of `make cluster` kubelet and kube-proxy) unmodified, plus an
 // "up" launcher that starts a loopback-only control plane for end-to-end tests and demos.
 //
 // Every component is upstream's own cobra command or main function; this file only picks
@@ -7,6 +8,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -21,6 +23,9 @@ import (
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 func main() {
@@ -37,6 +42,18 @@ func main() {
 		c := controllermanager.NewControllerManagerCommand()
 		c.SetArgs(rest)
 		os.Exit(cli.Run(c))
+	case "kube-scheduler":
+		c := scheduler.NewSchedulerCommand()
+		c.SetArgs(rest)
+		os.Exit(cli.Run(c))
+	case "kube-proxy":
+		c := proxy.NewProxyCommand()
+		c.SetArgs(rest)
+		os.Exit(cli.Run(c))
+	case "kubelet":
+		c := kubelet.NewKubeletCommand(context.Background())
+		c.SetArgs(rest)
+		os.Exit(cli.Run(c))
 	case "kubectl":
 		c := kubectlcmd.NewDefaultKubectlCommand()
 		c.SetArgs(rest)
@@ -51,6 +68,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "testplane up:", err)
 			os.Exit(1)
 		}
+	case "node":
+		if err := nodeMain(rest); err != nil {
+			fmt.Fprintln(os.Stderr, "testplane node:", err)
+			os.Exit(1)
+		}
 	case "version":
 		fmt.Println(buildVersion())
 	default:
@@ -59,6 +81,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: testplane up|kube-apiserver|kube-controller-manager|etcd|kubectl|version [flags]")
+	fmt.Fprintln(os.Stderr, "usage: testplane up|kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|etcd|kubectl|version [flags]")
 	os.Exit(2)
 }

@@ -7,12 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -50,11 +52,35 @@ var defaultControllers = []string{
 	"namespace-controller",
 }
 
+// inClusterControllers are added for --in-cluster-clients: what running pods of Deployments
+// and DaemonSets with ServiceAccounts needs, as on any cluster.
+var inClusterControllers = []string{
+	"serviceaccount-controller",
+	"root-ca-certificate-publisher-controller",
+	"deployment-controller",
+	"replicaset-controller",
+	"daemonset-controller",
+	"endpoints-controller",
+	"endpointslice-controller",
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
 // component is one supervised child process.
 type component struct {
 	name string
 	args []string
 	dir  string
+
+	// newNS: run as `testplane node` in new mount and PID namespaces (a local node).
+	newNS bool
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -73,6 +99,14 @@ func up(args []string) error {
 	pvSync := fs.Duration("pv-sync-period", 15*time.Second, "kube-controller-manager --pvclaimbinder-sync-period")
 	etcdMem := fs.Bool("etcd-in-memory", true, "keep etcd's data under /dev/shm when it exists")
 	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for each component to become ready")
+	bindAddr := fs.String("bind-address", "127.0.0.1", "address kube-apiserver listens on and advertises (an address of this machine that is not on an external interface)")
+	inCluster := fs.Bool("in-cluster-clients", false, "serve pods: ServiceAccount admission, the kubernetes Service's endpoints, a CA published as kube-root-ca.crt, and the workload controllers (Deployments, DaemonSets)")
+	withScheduler := fs.Bool("scheduler", false, "also run kube-scheduler")
+	nodes := fs.Int("nodes", 0, "local nodes to run (containerd + kubelet each, see node.go); needs root")
+	nodeImages := fs.String("node-images", "", "comma-separated image archives every node imports")
+	nodePath := fs.String("node-path", "", "directory put first in every kubelet's PATH")
+	withProxy := fs.Bool("kube-proxy", false, "run kube-proxy (iptables) for the nodes' shared network namespace")
+	clusterCIDR := fs.String("cluster-cidr", "10.244.0.0/16", "pod range of all nodes; node i gets 10.244.i.0/24 of it")
 	var apiExtra, kcmExtra, etcdExtra multiFlag
 	fs.Var(&apiExtra, "apiserver-arg", "extra kube-apiserver flag (repeatable)")
 	fs.Var(&kcmExtra, "kcm-arg", "extra kube-controller-manager flag (repeatable)")
@@ -140,10 +174,10 @@ func up(args []string) error {
 	if *apiPort == 0 {
 		*apiPort = freePort()
 	}
-	server := fmt.Sprintf("https://127.0.0.1:%d", *apiPort)
-	api := &component{name: "kube-apiserver", dir: *dir, args: append([]string{
+	server := fmt.Sprintf("https://%s", net.JoinHostPort(*bindAddr, strconv.Itoa(*apiPort)))
+	apiArgs := []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		"--bind-address=" + *bindAddr, "--advertise-address=" + *bindAddr,
 		"--secure-port=" + strconv.Itoa(*apiPort),
 		"--cert-dir=" + filepath.Join(*dir, "pki"),
 		"--token-auth-file=" + tokens,
@@ -152,11 +186,25 @@ func up(args []string) error {
 		"--service-account-key-file=" + saKey,
 		"--service-account-signing-key-file=" + saKey,
 		"--service-cluster-ip-range=10.0.0.0/24",
-		"--endpoint-reconciler-type=none",
-		"--disable-admission-plugins=ServiceAccount",
 		"--allow-privileged=true",
 		"--v=1",
-	}, apiExtra...)}
+	}
+	var caFile string
+	if *inCluster {
+		// Pods verify the API server through the kubernetes Service (10.0.0.1) with the CA that
+		// kube-controller-manager publishes as kube-root-ca.crt: sign a serving certificate for
+		// every name they use, and let the API server keep the Service's endpoints itself.
+		pki := filepath.Join(*dir, "pki")
+		crt, key, ca, err := writeServingCert(pki, *bindAddr)
+		if err != nil {
+			return err
+		}
+		caFile = ca
+		apiArgs = append(apiArgs, "--tls-cert-file="+crt, "--tls-private-key-file="+key, "--endpoint-reconciler-type=lease")
+	} else {
+		apiArgs = append(apiArgs, "--endpoint-reconciler-type=none", "--disable-admission-plugins=ServiceAccount")
+	}
+	api := &component{name: "kube-apiserver", dir: *dir, args: append(apiArgs, apiExtra...)}
 	if err := api.start(); err != nil {
 		return err
 	}
@@ -174,6 +222,16 @@ func up(args []string) error {
 	}
 
 	kcmPort := freePort()
+	if *inCluster {
+		ctrl := strings.Split(*controllers, ",")
+		for _, c := range inClusterControllers {
+			if !contains(ctrl, c) {
+				ctrl = append(ctrl, c)
+			}
+		}
+		*controllers = strings.Join(ctrl, ",")
+		kcmExtra = append(multiFlag{"--root-ca-file=" + caFile}, kcmExtra...)
+	}
 	kcm := &component{name: "kube-controller-manager", dir: *dir, args: append([]string{
 		"--kubeconfig=" + kubeconfig,
 		"--authentication-kubeconfig=" + kubeconfig,
@@ -197,10 +255,63 @@ func up(args []string) error {
 		return fmt.Errorf("kube-controller-manager: %w (log: %s)", err, kcm.logPath())
 	}
 
+	var sched *component
+	if *withScheduler {
+		port := freePort()
+		sched = &component{name: "kube-scheduler", dir: *dir, args: []string{
+			"--kubeconfig=" + kubeconfig,
+			"--authentication-kubeconfig=" + kubeconfig,
+			"--authorization-kubeconfig=" + kubeconfig,
+			"--leader-elect=false",
+			"--bind-address=127.0.0.1",
+			"--secure-port=" + strconv.Itoa(port),
+			"--v=1",
+		}}
+		if err := sched.start(); err != nil {
+			return err
+		}
+		defer sched.stop()
+		if err := waitHTTP(ctx, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), "", *timeout); err != nil {
+			return fmt.Errorf("kube-scheduler: %w (log: %s)", err, sched.logPath())
+		}
+	}
+
+	if *nodes > 0 {
+		created, err := makeMountPoints()
+		defer removeMountPoints(created)
+		if err != nil {
+			return err
+		}
+		for i := 1; i <= *nodes; i++ {
+			name := fmt.Sprintf("node-%d", i)
+			nd := filepath.Join(*dir, "nodes", name)
+			if err := os.MkdirAll(nd, 0o755); err != nil {
+				return err
+			}
+			n := &component{name: name, dir: filepath.Join(*dir, "nodes"), newNS: true, args: []string{
+				"--name=" + name, "--dir=" + nd, "--kubeconfig=" + kubeconfig, "--node-ip=" + *bindAddr,
+				fmt.Sprintf("--pod-cidr=10.244.%d.0/24", i), fmt.Sprintf("--bridge=dtrcni%d", i),
+				"--path-prepend=" + *nodePath, "--images=" + *nodeImages,
+				fmt.Sprintf("--kubelet-port=%d", freePortOn(*bindAddr)), fmt.Sprintf("--healthz-port=%d", freePort()),
+			}}
+			if err := n.start(); err != nil {
+				return err
+			}
+			defer n.stop()
+		}
+	}
+
+	if *withProxy {
+		c, err := startProxy(ctx, *dir, kubeconfig, *clusterCIDR, *timeout)
+		if err != nil {
+			return err
+		}
+		defer c.stop()
+	}
 	info := map[string]any{
 		"kubeconfig": kubeconfig, "server": server, "token": token, "dir": *dir,
 		"etcd": etcdURL, "controllerManager": kcmURL, "version": k8sVersion,
-		"pid": os.Getpid(),
+		"pid": os.Getpid(), "caFile": caFile,
 	}
 	out, _ := json.Marshal(info)
 	_ = os.WriteFile(filepath.Join(*dir, "plane.json"), out, 0o644)
@@ -248,7 +359,11 @@ func binary(name string) (string, []string, error) {
 func (c *component) logPath() string { return filepath.Join(c.dir, c.name+".log") }
 
 func (c *component) start() error {
-	bin, pre, err := binary(c.name)
+	name := c.name
+	if c.newNS {
+		name = "node"
+	}
+	bin, pre, err := binary(name)
 	if err != nil {
 		return err
 	}
@@ -260,6 +375,9 @@ func (c *component) start() error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group, and killed with the launcher: a crashed test run leaves no orphans.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if c.newNS {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", c.name, err)
@@ -346,8 +464,10 @@ current-context: testplane
 	return os.WriteFile(path, []byte(cfg), 0o600)
 }
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort() int { return freePortOn("127.0.0.1") }
+
+func freePortOn(addr string) int {
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		panic(err)
 	}
@@ -371,4 +491,125 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// writeServingCert makes a CA and a kube-apiserver serving certificate signed by it, valid for
+// loopback, the bind address, the first Service IP (10.0.0.1) and the kubernetes Service's DNS
+// names. Returns the certificate, key and CA file paths.
+func writeServingCert(dir, bind string) (string, string, string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", "", err
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", "", err
+	}
+	now := time.Now().Add(-time.Hour)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "testplane-ca"},
+		NotBefore: now, NotAfter: now.Add(10 * 365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return "", "", "", err
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", "", err
+	}
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1")}
+	if ip := net.ParseIP(bind); ip != nil {
+		ips = append(ips, ip)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "kube-apiserver"},
+		NotBefore: now, NotAfter: now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+		IPAddresses: ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return "", "", "", err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", "", "", err
+	}
+	crt, kf, ca := filepath.Join(dir, "serving.crt"), filepath.Join(dir, "serving.key"), filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return "", "", "", err
+	}
+	if err := os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return "", "", "", err
+	}
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+		return "", "", "", err
+	}
+	return crt, kf, ca, nil
+}
+
+// makeMountPoints creates the host directories the nodes bind their own copies onto (see
+// node.go) where they are missing, and returns the ones it created, deepest first.
+func makeMountPoints() ([]string, error) {
+	var created []string
+	for _, p := range nodePaths {
+		var missing []string
+		for d := p; d != "/"; d = filepath.Dir(d) {
+			if _, err := os.Stat(d); err == nil {
+				break
+			}
+			missing = append(missing, d)
+		}
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return created, err
+		}
+		created = append(created, missing...)
+	}
+	return created, nil
+}
+
+// removeMountPoints removes the directories makeMountPoints created, when they are empty.
+func removeMountPoints(dirs []string) {
+	for _, d := range dirs {
+		_ = syscall.Rmdir(d)
+	}
+}
+
+// startProxy runs kube-proxy in iptables mode for the host network namespace that every local
+// node shares; one instance serves them all. It leaves the machine's conntrack settings alone.
+func startProxy(ctx context.Context, dir, kubeconfig, clusterCIDR string, limit time.Duration) (*component, error) {
+	healthz, metrics := freePort(), freePort()
+	conf := fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: %s
+mode: iptables
+clusterCIDR: %s
+hostnameOverride: node-1
+healthzBindAddress: 127.0.0.1:%d
+metricsBindAddress: 127.0.0.1:%d
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+`, kubeconfig, clusterCIDR, healthz, metrics)
+	path := filepath.Join(dir, "kube-proxy.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	c := &component{name: "kube-proxy", dir: dir, args: []string{"--config=" + path, "--v=1"}}
+	if err := c.start(); err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/livez", healthz), "", limit); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("kube-proxy: %w (log: %s)", err, c.logPath())
+	}
+	return c, nil
 }
