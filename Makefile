@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps build typecheck lint test test-unit test-e2e mutation demo cluster cluster-down plane sim bench clean
+.PHONY: help deps build typecheck lint test test-unit test-e2e mutation demo cluster cluster-down cluster-load plane sim bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,11 +44,14 @@ mutation: deps ## mutation testing of the data/credential modules; report in rep
 sim: deps ## run the Datera simulator on 127.0.0.1:7717 (admin/password)
 	npx tsx lib/sim/cli.ts --port 7717
 
-cluster: deps plane ## start a control plane in the background; writes .cluster/kubeconfig
+cluster: deps plane ## a local 2-node cluster + Datera simulator, product installed; writes .cluster/kubeconfig
 	spec/cluster/cluster.sh up
 
-cluster-down: ## stop the background control plane
+cluster-down: ## stop the local cluster; leaves no processes, mounts, loop devices or network devices
 	spec/cluster/cluster.sh down
+
+cluster-load: ## import IMAGE=<archive.tar> (OCI or docker format) into every node of the local cluster
+	spec/cluster/cluster.sh load $(IMAGE)
 
 demo: deps plane ## the 2016 PetSet walkthrough on a local control plane, simulator and provisioner
 	npx tsx spec/cluster/demo.ts $(DEMO_ARGS)

@@ -1,140 +1,127 @@
 // SPDX-License-Identifier: Apache-2.0
-// `make demo`: the 2016 "Pet Sets and FlexVolumes with Datera" walkthrough on current APIs.
-// Starts a local control plane (upstream kube-apiserver, etcd, kube-controller-manager), the
-// Datera simulator and the provisioner as real processes, applies manifests/examples/petset-walkthrough,
-// scales the StatefulSet from 2 to 3, and prints `kubectl get pv,pvc` and the Datera app instances.
-//   --keep        stay up afterwards (prints how to use kubectl against it; Ctrl-C stops everything)
-//   --dir DIR     state directory (default .demo/)
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+// `make demo`: the 2016 "Pet Sets and FlexVolumes with Datera" walkthrough on current APIs and
+// real nodes. Brings up the local cluster of `make cluster` (control plane, kube-scheduler, two
+// kubelets with containerd, the Datera simulator, the provisioner and the node driver installed
+// from manifests/), applies manifests/examples/petset-walkthrough, and shows stateful pods
+// keeping their data: each member writes to its volume, a member is deleted and comes back with
+// its data, the set scales 2 -> 3, and a member moved to the other node still reads its data.
+//   --keep   leave the cluster running afterwards (stop it with `make cluster-down`)
 import { DateraClient } from '../../lib/datera/client.js';
-import { repoRoot, startPlane, type Plane } from './plane.js';
+import { clusterDown, clusterUp, getPod, waitFor, waitRunning, type NodeCluster } from './nodes.js';
+import { repoRoot } from './plane.js';
 
-const args = process.argv.slice(2);
-const keep = args.includes('--keep');
-const dirArg = args.indexOf('--dir');
-const stateDir = resolve(dirArg >= 0 ? args[dirArg + 1]! : join(repoRoot, '.demo'));
-const PROVISIONER = 'datera.io/provisioner-datera';
+const keep = process.argv.includes('--keep');
 const NS = 'datera-system';
-const USER = { name: 'admin', password: 'demo_password1' };
-
-const children: ChildProcess[] = [];
-let plane: Plane | undefined;
+const SET = 'test-petset';
 
 function say(msg: string): void {
   process.stdout.write(`\n\x1b[1m==> ${msg}\x1b[0m\n`);
 }
-
-/** Spawns a long-running child; resolves with the first stdout line matching `ready`. */
-function startChild(name: string, argv: string[], ready: RegExp, env: Record<string, string> = {}): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...argv], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const log = join(stateDir, `${name}.log`);
-  const lines: string[] = [];
-  return new Promise((resolvePromise, reject) => {
-    const onLine = (line: string) => {
-      lines.push(line);
-      writeFileSync(log, line + '\n', { flag: 'a' });
-      const m = ready.exec(line);
-      if (m) resolvePromise({ child, match: m });
-    };
-    createInterface({ input: child.stdout! }).on('line', onLine);
-    createInterface({ input: child.stderr! }).on('line', onLine);
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${lines.slice(-20).join('\n')}`)));
-  });
+function show(out: string): void {
+  process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
 }
 
-async function waitFor(what: string, fn: () => boolean, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
+function claimPhases(c: NodeCluster): Map<string, string> {
+  const out = c.kubectl(['get', 'pvc', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.phase}{"\\n"}{end}']);
+  return new Map(out.trim().split('\n').filter(Boolean).map((l) => l.split('=') as [string, string]));
 }
 
-async function shutdown(code: number): Promise<never> {
-  for (const c of children.reverse()) if (c.exitCode === null) c.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 1500));
-  await plane?.stop();
-  process.exit(code);
+function readMember(c: NodeCluster, pod: string): string {
+  return c.kubectl(['exec', pod, '--', 'cat', '/data/index.html']).trim();
 }
 
 async function main(): Promise<void> {
-  rmSync(stateDir, { recursive: true, force: true });
-  mkdirSync(join(stateDir, 'credentials'), { recursive: true });
+  say('make cluster: control plane + kube-scheduler, two nodes (kubelet + containerd), kube-proxy, Datera simulator;');
+  process.stdout.write('    then, as the README says: the credentials Secret, kubectl apply -k manifests/base, kubectl apply -k manifests/flex\n');
+  const c = clusterUp();
+  show(c.kubectl(['get', 'nodes', '-o', 'wide']));
+  show(c.kubectl(['-n', NS, 'get', 'deployment,daemonset,pods', '-o', 'wide']));
 
-  say('Starting the control plane (etcd, kube-apiserver, kube-controller-manager; built from Go modules on first use)');
-  plane = await startPlane({ dir: join(stateDir, 'plane'), pvSyncPeriod: '2s' });
-  const kubectl = (a: string[], input?: string) => plane!.kubectl(a, input);
-  process.stdout.write(`kube-apiserver ${plane.version} at ${plane.server}\n`);
+  // A re-run on a kept cluster starts the story afresh.
+  c.tryKubectl(['delete', '-k', `${repoRoot}/manifests/examples/petset-walkthrough`, '--wait=true', '--timeout=120s']);
+  c.tryKubectl(['delete', 'pvc', '--all', '--wait=true', '--timeout=120s']);
+  c.tryKubectl(['uncordon', 'node-1', 'node-2']);
 
-  say('Starting the Datera simulator');
-  const sim = await startChild('datera-sim', ['lib/sim/cli.ts', '--port', '0', '--users', `${USER.name}:${USER.password}`, '--seed', 'config/sim-seed.yaml'], /listening on (\S+)/);
-  const simUrl = sim.match[1]!;
-  process.stdout.write(`Datera API (simulated) at ${simUrl}\n`);
+  say('Old PetSet manifests name their class in volume.alpha.kubernetes.io/storage-class: map it (legacyAlphaClasses) and restart the provisioner');
+  const cfg = c.kubectl(['-n', NS, 'get', 'configmap', 'datera-provisioner-config', '-o', 'jsonpath={.data.provisioner\\.yaml}']);
+  if (!cfg.includes('"*": datera-petset')) {
+    const edited = cfg.replace(/^legacyAlphaClasses:.*$/m, 'legacyAlphaClasses: { "*": datera-petset }');
+    c.kubectl(['-n', NS, 'apply', '-f', '-'], c.kubectl(['-n', NS, 'create', 'configmap', 'datera-provisioner-config', '--from-file=provisioner.yaml=/dev/stdin', '--dry-run=client', '-o', 'yaml'], edited));
+    c.kubectl(['-n', NS, 'rollout', 'restart', 'deployment/datera-provisioner']);
+    c.kubectl(['-n', NS, 'rollout', 'status', 'deployment/datera-provisioner', '--timeout=180s']);
+  }
 
-  say('Installing the provisioner configuration: namespace, credentials Secret (type datera/iscsi), AppTemplates');
-  kubectl(['apply', '-f', join(repoRoot, 'manifests/base/namespace.yaml')]);
-  kubectl(['-n', NS, 'create', 'secret', 'generic', 'datera-credentials', '--type=datera/iscsi', `--from-literal=username=${USER.name}`, `--from-literal=password=${USER.password}`, `--from-literal=server=${simUrl}`]);
-  kubectl(['-n', NS, 'create', 'configmap', 'datera-templates', `--from-file=templates.yaml=${join(repoRoot, 'config/templates.yaml')}`]);
-  // The Secret as the Deployment would mount it.
-  for (const [k, v] of Object.entries({ username: USER.name, password: USER.password, server: simUrl })) writeFileSync(join(stateDir, 'credentials', k), v);
-
-  say('Starting the provisioner (leader election on, PetSet-era alpha claims mapped to datera-petset)');
-  await startChild(
-    'provisioner',
-    ['lib/main.ts', '--kubeconfig', plane.kubeconfig, '--namespace', NS, '--credentials-dir', join(stateDir, 'credentials'), '--http-address', '127.0.0.1', '--http-port', '0', '--legacy-alpha-classes', '*=datera-petset'],
-    /became leader/,
-    { POD_NAME: 'datera-provisioner-demo' },
-  );
-
-  say('kubectl apply -k manifests/examples/petset-walkthrough   (StorageClass, 3 claims, a pod, a StatefulSet of 2)');
-  process.stdout.write(kubectl(['apply', '-k', join(repoRoot, 'manifests/examples/petset-walkthrough')]));
-  const bound = () => {
-    const out = kubectl(['get', 'pvc', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.phase}{"\\n"}{end}']);
-    return new Map(out.trim().split('\n').filter(Boolean).map((l) => l.split('=') as [string, string]));
-  };
-  await waitFor('claims 0, 1 and 3 Bound', () => ['0', '1', '3'].every((i) => bound().get(`pv-claim-test-petset-${i}`) === 'Bound'));
-
+  say('kubectl apply -k manifests/examples/petset-walkthrough   (StorageClass, claims 0, 1 and 3, the pod kube-pv-demo, a StatefulSet of 2)');
+  show(c.kubectl(['apply', '-k', `${repoRoot}/manifests/examples/petset-walkthrough`]));
+  await waitFor('claims 0, 1 and 3 Bound', () => ['0', '1', '3'].every((i) => claimPhases(c).get(`pv-claim-test-petset-${i}`) === 'Bound'));
+  await waitRunning(c, 'kube-pv-demo');
+  await waitRunning(c, `${SET}-0`);
+  await waitRunning(c, `${SET}-1`);
   say('kubectl get pv,pvc');
-  process.stdout.write(kubectl(['get', 'pv,pvc']));
+  show(c.kubectl(['get', 'pv,pvc']));
+  say('kubectl get pods -o wide   (Running, on real kubelets, each on its own Datera volume)');
+  show(c.kubectl(['get', 'pods', '-o', 'wide']));
 
-  say(`kubectl patch statefulset test-petset -p '{"spec":{"replicas":3}}'`);
-  process.stdout.write(kubectl(['patch', 'statefulset', 'test-petset', '-p', '{"spec":{"replicas":3}}']));
-  await waitFor('pv-claim-test-petset-2 Bound', () => bound().get('pv-claim-test-petset-2') === 'Bound');
+  say('Each member writes to its volume (busybox httpd serves /data/index.html)');
+  for (const i of [0, 1]) {
+    const pod = `${SET}-${i}`;
+    c.kubectl(['exec', pod, '--', 'sh', '-c', `echo "written by ${pod} on $(cat /etc/hostname) at $(date -u +%H:%M:%S)" > /data/index.html && sync`]);
+    show(`${pod}: ${readMember(c, pod)}   (df: ${c.kubectl(['exec', pod, '--', 'df', '-h', '/data']).trim().split('\n').pop()})`);
+  }
+  const before0 = readMember(c, `${SET}-0`);
 
-  say('kubectl get pv,pvc  (one more Datera volume for the new replica)');
-  process.stdout.write(kubectl(['get', 'pv,pvc']));
-  say('kubectl get statefulset,pods  (pods stay Pending: this control plane has no scheduler or kubelets)');
-  process.stdout.write(kubectl(['get', 'statefulset,pods']));
+  say(`kubectl delete pod ${SET}-0   (the StatefulSet brings it back on the same claim)`);
+  const old0 = getPod(c, `${SET}-0`)!;
+  show(c.kubectl(['delete', 'pod', `${SET}-0`, '--wait=false']));
+  const new0 = await waitRunning(c, `${SET}-0`, 'default', old0.uid);
+  const after0 = readMember(c, `${SET}-0`);
+  show(`${SET}-0 is back on ${new0.node} and reads: ${after0}`);
+  if (after0 !== before0) throw new Error(`${SET}-0 lost its data: wrote "${before0}", read "${after0}"`);
 
-  say('Datera app instances (GET /v2.2/app_instances, with the metadata the provisioner records)');
-  const client = new DateraClient({ endpoint: simUrl, username: USER.name, password: USER.password });
+  say(`kubectl scale statefulset ${SET} --replicas=3   (one more claim, one more Datera volume)`);
+  show(c.kubectl(['scale', 'statefulset', SET, '--replicas=3']));
+  await waitFor('pv-claim-test-petset-2 Bound', () => claimPhases(c).get('pv-claim-test-petset-2') === 'Bound');
+  await waitRunning(c, `${SET}-2`);
+  c.kubectl(['exec', `${SET}-2`, '--', 'sh', '-c', `echo "written by ${SET}-2 at $(date -u +%H:%M:%S)" > /data/index.html && sync`]);
+  show(c.kubectl(['get', 'pods', '-o', 'wide']));
+
+  const p1 = getPod(c, `${SET}-1`)!;
+  const other = p1.node === 'node-1' ? 'node-2' : 'node-1';
+  const before1 = readMember(c, `${SET}-1`);
+  say(`Move ${SET}-1 from ${p1.node} to ${other}: kubectl cordon ${p1.node}; kubectl delete pod ${SET}-1`);
+  show(c.kubectl(['cordon', p1.node]));
+  show(c.kubectl(['delete', 'pod', `${SET}-1`, '--wait=false']));
+  const moved = await waitRunning(c, `${SET}-1`, 'default', p1.uid);
+  const after1 = readMember(c, `${SET}-1`);
+  show(`${SET}-1 now runs on ${moved.node} and reads: ${after1}`);
+  if (moved.node === p1.node) throw new Error(`${SET}-1 did not move off ${p1.node}`);
+  if (after1 !== before1) throw new Error(`${SET}-1 lost its data on the move: wrote "${before1}", read "${after1}"`);
+  show(c.kubectl(['uncordon', p1.node]));
+  show(c.kubectl(['get', 'pods', '-o', 'wide']));
+
+  say('Datera app instances (GET /v2.2/app_instances) and the node each is logged in from');
+  const client = new DateraClient({ endpoint: c.simUrl, username: 'admin', password: 'password' });
   const page = await client.listAppInstances();
-  const rows = [['APP INSTANCE', 'SIZE', 'REPLICAS', 'STATE', 'CLAIM', 'TARGET IQN']];
+  const rows = [['APP INSTANCE', 'SIZE', 'CLAIM', 'ACTIVE INITIATORS']];
   for (const ai of page.data) {
     const md = await client.getMetadata(ai.name);
-    const si = ai.storage_instances[0];
-    const vol = si?.volumes[0];
-    rows.push([ai.name, `${vol?.size ?? '?'}Gi`, String(vol?.replica_count ?? '?'), ai.admin_state, `${md['k8s-claim-namespace']}/${md['k8s-claim-name']}`, si?.access.iqn ?? '']);
+    const si = ai.storage_instances[0] as unknown as { volumes: { size: number }[]; active_initiators?: string[] } | undefined;
+    rows.push([ai.name, `${si?.volumes[0]?.size ?? '?'}Gi`, `${md['k8s-claim-namespace']}/${md['k8s-claim-name']}`, (si?.active_initiators ?? []).join(',') || '-']);
   }
   await client.close();
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('   ') + '\n');
+  for (const r of rows) show(r.map((col, i) => col.padEnd(widths[i]!)).join('   '));
 
   if (keep) {
-    say('The demo stays up. In another shell:');
-    process.stdout.write(`  export KUBECONFIG=${plane.kubeconfig}\n  kubectl get pv,pvc\n  kubectl describe pvc pv-claim-test-petset-2\n  curl -s ${simUrl}/_sim/state | head\nLogs: ${stateDir}/*.log and ${stateDir}/plane/*.log. Ctrl-C stops everything.\n`);
-    await new Promise<void>((r) => process.once('SIGINT', () => r()));
+    say('The cluster stays up:');
+    show(`  export KUBECONFIG=${c.kubeconfig}\n  kubectl get pods -o wide\n  kubectl exec ${SET}-0 -- cat /data/index.html\n  make cluster-down   # stops everything`);
+    return;
   }
-  say('Stopping the provisioner, the simulator and the control plane');
-  await shutdown(0);
+  say('make cluster-down');
+  clusterDown();
 }
 
-process.on('SIGTERM', () => void shutdown(143));
-main().catch(async (err: unknown) => {
-  process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\nLogs are in ${stateDir}\n`);
-  await shutdown(1);
+main().catch((err: unknown) => {
+  process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\nLogs are in .cluster/ (the cluster is left running; make cluster-down stops it)\n`);
+  process.exit(1);
 });

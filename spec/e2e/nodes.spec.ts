@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: Apache-2.0
+// End-to-end on real nodes: the local cluster of `make cluster` (two kubelets with containerd,
+// kube-scheduler, kube-proxy, the Datera simulator, the provisioner and the node driver installed
+// from manifests/). Pods run on Datera volumes: real kubelet call-outs, the installed driver,
+// blkid, mkfs, mount. Only the kernel's iSCSI initiator is a test double (spec/cluster/node/).
+// Reuses a running `make cluster` (and leaves it running); otherwise starts one and stops it.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { clusterDir, clusterDown, clusterUp, eventsOf, getPod, waitFor, waitRunning, type NodeCluster } from '../cluster/nodes.js';
+
+const PLUGIN_DIR = '/usr/libexec/kubernetes/kubelet-plugins/volume/exec';
+const isRoot = process.getuid?.() === 0;
+
+describe('real nodes: pods on Datera volumes (make cluster)', function () {
+  this.timeout(600_000);
+  let c: NodeCluster;
+  const ns = `nodes-${randomBytes(3).toString('hex')}`;
+
+  before(function () {
+    // Reason: kubelet, containerd, mounts and loop devices need root; CI runs as root.
+    if (!isRoot) this.skip();
+    this.timeout(1_800_000);
+    c = clusterUp();
+    c.kubectl(['create', 'namespace', ns]);
+  });
+
+  after(function () {
+    if (!c) return;
+    this.timeout(600_000);
+    c.tryKubectl(['delete', 'namespace', ns, '--wait=true', '--timeout=300s']);
+    if (c.startedHere) clusterDown();
+  });
+
+  function claim(name: string, extra: { accessModes?: string[]; storageClassName?: string; size?: string } = {}): void {
+    c.kubectl(['-n', ns, 'apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name },
+      spec: { storageClassName: extra.storageClassName ?? 'datera-standard', accessModes: extra.accessModes ?? ['ReadWriteOnce'], resources: { requests: { storage: extra.size ?? '1Gi' } } },
+    }));
+  }
+
+  function pod(name: string, claimName: string, opts: { node?: string; readOnly?: boolean; fsGroup?: number; avoid?: string } = {}): void {
+    const spec: Record<string, unknown> = {
+      terminationGracePeriodSeconds: 0,
+      containers: [{ name: 'c', image: 'busybox:1.36', imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'], volumeMounts: [{ name: 'v', mountPath: '/data' }] }],
+      volumes: [{ name: 'v', persistentVolumeClaim: { claimName, readOnly: opts.readOnly ?? false } }],
+    };
+    if (opts.node) spec.nodeSelector = { 'kubernetes.io/hostname': opts.node };
+    if (opts.avoid) spec.affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: [opts.avoid] }] }] } } };
+    if (opts.fsGroup !== undefined) spec.securityContext = { fsGroup: opts.fsGroup };
+    c.kubectl(['-n', ns, 'apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec }));
+  }
+
+  const exec = (p: string, script: string) => c.kubectl(['-n', ns, 'exec', p, '--', 'sh', '-c', script]);
+  const tryExec = (p: string, script: string) => c.tryKubectl(['-n', ns, 'exec', p, '--', 'sh', '-c', script]);
+
+  async function deletePod(name: string): Promise<void> {
+    c.kubectl(['-n', ns, 'delete', 'pod', name, '--wait=false']);
+    await waitFor(`pod ${name} gone`, () => !c.tryKubectl(['-n', ns, 'get', 'pod', name]).ok);
+  }
+
+  /** The simulator's backing file of the claim's volume (the sparse file the stand-in attaches). */
+  function backingFile(claimName: string): string {
+    const pv = c.kubectl(['-n', ns, 'get', 'pvc', claimName, '-o', 'jsonpath={.spec.volumeName}']).trim();
+    const volumeId = c.kubectl(['get', 'pv', pv, '-o', 'jsonpath={.spec.flexVolume.options.volumeID}']).trim();
+    const state = JSON.parse(execFileSync('curl', ['-fsS', `${c.simUrl}/_sim/state`], { encoding: 'utf8', maxBuffer: 64 << 20 })) as unknown;
+    const uuid = findVolumeUuid(state, volumeId, pv);
+    const file = join(clusterDir, 'volumes', `${uuid}.img`);
+    expect(existsSync(file), `backing file ${file} of ${claimName}`).to.equal(true);
+    return file;
+  }
+
+  function loopsOf(file: string): string {
+    return execFileSync('losetup', ['-j', file], { encoding: 'utf8' }).trim();
+  }
+
+  async function bound(name: string): Promise<void> {
+    await waitFor(`claim ${name} Bound`, () => c.kubectl(['-n', ns, 'get', 'pvc', name, '-o', 'jsonpath={.status.phase}']) === 'Bound');
+  }
+
+  it('data written in a pod survives deleting the pod and moving it to the other node (sha256 before and after)', async function () {
+    claim('keep');
+    await bound('keep');
+    pod('writer', 'keep');
+    const first = await waitRunning(c, 'writer', ns);
+    exec('writer', 'dd if=/dev/urandom of=/data/blob bs=1M count=8 2>/dev/null && sync');
+    const sum = exec('writer', 'sha256sum /data/blob').split(' ')[0];
+    await deletePod('writer');
+    pod('writer', 'keep', { node: first.node });
+    await waitRunning(c, 'writer', ns);
+    expect(exec('writer', 'sha256sum /data/blob').split(' ')[0], 'same node, new pod').to.equal(sum);
+    await deletePod('writer');
+    pod('writer', 'keep', { avoid: first.node });
+    const moved = await waitRunning(c, 'writer', ns);
+    expect(moved.node).to.not.equal(first.node);
+    expect(exec('writer', 'sha256sum /data/blob').split(' ')[0], `moved from ${first.node} to ${moved.node}`).to.equal(sum);
+    await deletePod('writer');
+  });
+
+  it('deleting the pod unmounts and logs out: no loop device is left on the volume and Datera lists no active initiator', async function () {
+    claim('logout');
+    await bound('logout');
+    pod('user', 'logout');
+    await waitRunning(c, 'user', ns);
+    const file = backingFile('logout');
+    expect(loopsOf(file), 'attached while the pod runs').to.not.equal('');
+    await deletePod('user');
+    await waitFor('loop device detached', () => loopsOf(file) === '', 120_000);
+    expect(loopsOf(file)).to.equal('');
+  });
+
+  it('a volume that already holds a filesystem the PV does not name is never reformatted: the mount fails with an event, the filesystem and its label stay', async function () {
+    claim('foreign');
+    await bound('foreign');
+    const file = backingFile('foreign');
+    // Someone's data on the volume: ext4 labelled "keepme" (the class asks for xfs or ext4: use the other one).
+    const fsType = c.kubectl(['get', 'pv', c.kubectl(['-n', ns, 'get', 'pvc', 'foreign', '-o', 'jsonpath={.spec.volumeName}']).trim(), '-o', 'jsonpath={.spec.flexVolume.fsType}']).trim();
+    const other = fsType === 'ext4' ? 'xfs' : 'ext4';
+    execFileSync(other === 'ext4' ? 'mkfs.ext4' : 'mkfs.xfs', other === 'ext4' ? ['-q', '-F', '-L', 'keepme', file] : ['-q', '-f', '-L', 'keepme', file]);
+    pod('victim', 'foreign');
+    await waitFor('a FailedMount event', () => /FailedMount/.test(eventsOf(c, 'victim', ns)), 180_000);
+    expect(getPod(c, 'victim', ns)?.phase).to.equal('Pending');
+    const blkid = execFileSync('blkid', ['-p', '-o', 'export', file], { encoding: 'utf8' });
+    expect(blkid).to.include(`TYPE=${other}`);
+    expect(blkid).to.include('LABEL=keepme');
+    await deletePod('victim');
+  });
+
+  it('fsGroup owns the mounted volume, and a readOnly claim mount refuses writes', async function () {
+    claim('shared');
+    await bound('shared');
+    pod('grouped', 'shared', { fsGroup: 2345 });
+    const w = await waitRunning(c, 'grouped', ns);
+    expect(exec('grouped', 'stat -c %g /data').trim()).to.equal('2345');
+    exec('grouped', 'echo hello > /data/hello && sync');
+    expect(exec('grouped', 'stat -c %g /data/hello').trim()).to.equal('2345');
+    await deletePod('grouped');
+    pod('reader', 'shared', { readOnly: true, node: w.node });
+    await waitRunning(c, 'reader', ns);
+    expect(exec('reader', 'cat /data/hello').trim()).to.equal('hello');
+    const write = tryExec('reader', 'echo x > /data/other');
+    expect(write.ok, write.out).to.equal(false);
+    expect(write.out).to.match(/Read-only file system/);
+    await deletePod('reader');
+  });
+
+  it('ReadWriteOnce across two real nodes: a second node cannot mount the volume while the first uses it, and can once the first pod is gone', async function () {
+    claim('single');
+    await bound('single');
+    pod('first', 'single', { node: 'node-1' });
+    await waitRunning(c, 'first', ns);
+    exec('first', 'echo mine > /data/owner && sync');
+    pod('second', 'single', { node: 'node-2' });
+    await waitFor('FailedMount on node-2', () => /FailedMount/.test(eventsOf(c, 'second', ns)), 180_000);
+    expect(getPod(c, 'second', ns)?.phase).to.equal('Pending');
+    expect(exec('first', 'cat /data/owner').trim()).to.equal('mine');
+    await deletePod('first');
+    await waitRunning(c, 'second', ns, undefined, 300_000);
+    expect(exec('second', 'cat /data/owner').trim()).to.equal('mine');
+    await deletePod('second');
+  });
+
+  it('deleting the leading provisioner pod hands over to the standby, which provisions the next claim', async function () {
+    const holder = () => c.kubectl(['-n', 'datera-system', 'get', 'lease', 'datera.io-provisioner-datera', '-o', 'jsonpath={.spec.holderIdentity}']).trim();
+    const leader = holder();
+    expect(leader).to.not.equal('');
+    c.kubectl(['-n', 'datera-system', 'delete', 'pod', leader, '--wait=false']);
+    const next = await waitFor('a new leader', () => {
+      const h = holder();
+      return h && h !== leader ? h : undefined;
+    }, 180_000);
+    expect(next).to.not.equal(leader);
+    claim('after-handover');
+    await bound('after-handover');
+  });
+
+  it('a driver deleted from a node is installed again by the DaemonSet', async function () {
+    const dir = c.nodePath('node-2', join(PLUGIN_DIR, 'datera~iscsi'));
+    expect(existsSync(join(dir, 'iscsi'))).to.equal(true);
+    rmSync(dir, { recursive: true, force: true });
+    await waitFor('the driver back on node-2', () => existsSync(join(dir, 'iscsi')) && existsSync(join(dir, '.bin', 'driver.mjs')), 180_000);
+  });
+});
+
+/** Finds the simulator's volume uuid for a PV (by the app instance the PV names). */
+function findVolumeUuid(state: unknown, appInstance: string, pv: string): string {
+  const tenants = (state as { tenants?: Record<string, { name: string; storage_instances?: { volumes?: { uuid?: string }[] }[] }[]> }).tenants ?? {};
+  for (const list of Object.values(tenants)) {
+    const uuid = list.find((ai) => ai.name === appInstance)?.storage_instances?.[0]?.volumes?.[0]?.uuid;
+    if (uuid) return uuid;
+  }
+  throw new Error(`no simulator volume for PV ${pv} (app instance ${appInstance})`);
+}
