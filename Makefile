@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps build typecheck lint test test-unit test-e2e mutation demo cluster cluster-down cluster-load plane sim bench clean
+.PHONY: help deps build typecheck lint test test-unit test-e2e mutation demo cluster cluster-down cluster-load plane sim bench clean image node-images
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -59,5 +59,16 @@ demo: deps plane ## the 2016 PetSet walkthrough on a local control plane, simula
 bench: deps plane ## benchmarks against the Go peer; results in bench/results/
 	npx tsx bench/run.ts $(BENCH_ARGS)
 
+# Image archives built without Docker or a registry (manifests/image/build.ts); each is a
+# docker-archive and an OCI layout in one tar. Downloads are cached in ~/.cache/datera-provisioner/image.
+IMAGE_NAME ?= datera/k8s-provisioner
+IMAGE_TAG ?= 0.1.0
+
+image: deps ## build the product image archive .images/<name>-<tag>.tar (IMAGE_NAME, IMAGE_TAG)
+	manifests/image/build.sh --name $(IMAGE_NAME) --tag $(IMAGE_TAG) product
+
+node-images: deps ## build the local nodes' busybox:1.36 and pause:3.10 archives into .images/
+	manifests/image/build.sh busybox pause
+
 clean: ## remove build output and local state (not the cached control-plane build)
-	rm -rf dist .cluster .demo coverage reports .stryker-tmp
+	rm -rf dist .cluster .demo .images coverage reports .stryker-tmp

@@ -1,0 +1,3 @@
+module datera.example/pause
+
+go 1.22
