@@ -31,6 +31,9 @@ export const USAGE = `Usage: datera-sim [options]
   --iqn-prefix <iqn>       target IQN prefix (default iqn.2013-05.com.daterainc:tc:01:sn:)
   --access-ips <ip,ip>     the two access IPs of every storage instance
   --no-control             do not serve the /_sim/ control endpoint
+  --backing-dir <dir>      keep a sparse file per volume in <dir> (created if missing), the
+                           size of the volume, for a loop-device stand-in of the node's
+                           iSCSI initiator; /_sim/iscsi/login then answers the files
   --log-level <level>      error, warn, info (default), debug (one line per call)
   -h, --help               this text
 `;
@@ -98,6 +101,7 @@ export function parseCli(argv: string[]): CliConfig | 'help' {
         'iqn-prefix': { type: 'string' },
         'access-ips': { type: 'string' },
         'no-control': { type: 'boolean' },
+        'backing-dir': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -130,6 +134,10 @@ export function parseCli(argv: string[]): CliConfig | 'help' {
   const cap = num(v['capacity-gib'], '--capacity-gib', 1);
   if (cap !== undefined) options.capacityGiB = cap;
   if (v['iqn-prefix'] !== undefined) options.iqnPrefix = v['iqn-prefix'];
+  if (v['backing-dir'] !== undefined) {
+    if (v['backing-dir'].trim() === '') throw new UsageError('--backing-dir: needs a directory');
+    options.backingDir = v['backing-dir'];
+  }
   if (v['access-ips'] !== undefined) {
     const ips = v['access-ips'].split(',').map((s) => s.trim());
     if (ips.length !== 2 || ips.some((ip) => !/^\d{1,3}(\.\d{1,3}){3}$/.test(ip))) {

@@ -11,6 +11,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { AppInstance, AppTemplate } from '../datera/types.js';
 import { type Logger, nullLogger } from '../observability/logger.js';
+import { BackingStore } from './backing.js';
 import { INVALID_SESSION_MESSAGE, SimError, invalid, notFound, validationFailed } from './errors.js';
 import { type RouteDef, matchRoute } from './routes.js';
 import { apiDescription, bodySchema } from './schemas.js';
@@ -72,6 +73,12 @@ export interface SimOptions {
   control?: boolean;
   /** Keep at most this many calls in the log (oldest dropped first). Default 100000. */
   maxCalls?: number;
+  /**
+   * Keep a sparse file per volume here (created, grown and removed with the volume), so that a
+   * stand-in initiator can attach volumes as loop devices; `/_sim/iscsi/login` then answers the
+   * files as `luns`. Created when missing. Default: none (nothing is written anywhere).
+   */
+  backingDir?: string;
 }
 
 export interface SimCall {
@@ -165,6 +172,7 @@ export class DateraSimulator {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private baseUrl = '';
+  private readonly backing: BackingStore | undefined;
 
   constructor(opts: SimOptions = {}) {
     this.users = (opts.users ?? [{ name: 'admin', password: 'password' }]).map((u) => ({ ...u }));
@@ -179,11 +187,13 @@ export class DateraSimulator {
     this.control = opts.control ?? true;
     this.maxCalls = opts.maxCalls ?? 100_000;
     this.faults = checkFaults(opts.faults ?? {});
+    this.backing = opts.backingDir === undefined ? undefined : new BackingStore(opts.backingDir);
     this.state = new SimState({
       capacityGiB: opts.capacityGiB ?? DEFAULT_CAPACITY_GIB,
       requireOfflineForDelete: opts.requireOfflineForDelete ?? true,
       iqnPrefix: opts.iqnPrefix ?? 'iqn.2013-05.com.daterainc:tc:01:sn:',
       accessIps: opts.accessIps ?? ['172.28.41.9', '172.28.42.9'],
+      backing: this.backing,
     });
     this.seedTemplates = opts.templates ?? [];
     for (const t of this.seedTemplates) this.state.seedTemplate(t);
@@ -269,6 +279,11 @@ export class DateraSimulator {
   /** Deep copies of the app instances of one tenant (e.g. "/root"), or of all tenants when omitted. */
   appInstances(tenant?: string): AppInstance[] {
     return this.state.appInstances(tenant);
+  }
+
+  /** The absolute directory of the volumes' backing files, or undefined without SimOptions.backingDir. */
+  get backingDir(): string | undefined {
+    return this.backing?.dir;
   }
 
   /** Live iSCSI sessions (fed by POST /_sim/iscsi/login and /logout); see lib/sim/README.md. */

@@ -19,6 +19,7 @@ import type {
   StorageInstance,
   Volume,
 } from '../datera/types.js';
+import type { BackingStore } from './backing.js';
 import { CODE_DUPLICATE_SNAPSHOT_UUID, SimError, conflict, invalid, notFound, validationFailed } from './errors.js';
 import { bodySchema } from './schemas.js';
 import { type SchemaNode, show, validate } from './validate.js';
@@ -38,6 +39,8 @@ export interface StateOptions {
   requireOfflineForDelete: boolean;
   iqnPrefix: string;
   accessIps: [string, string];
+  /** Keeps a sparse file per volume (see backing.ts); without it nothing is written anywhere. */
+  backing?: BackingStore;
 }
 
 type Json = Record<string, unknown>;
@@ -63,6 +66,8 @@ interface SnapRec {
 interface VolRec {
   name: string;
   uuid: string;
+  /** Names the volume's backing file: the uuid the simulator gave it, never one a client sent. */
+  backingId: string;
   size: number;
   replica_count: number;
   placement_mode: PlacementMode;
@@ -127,6 +132,18 @@ export interface IscsiSession {
   portal: string;
   /** ISO time of the login. */
   since: string;
+}
+
+/** A LUN of a target whose volume has a backing file (SimOptions.backingDir). */
+export interface IscsiLun {
+  /** LUN number: the volume's position in its storage instance (Datera exports volume i as LUN i). */
+  lun: number;
+  volume: string;
+  /** The volume's uuid as the API shows it. */
+  uuid: string;
+  size: number;
+  /** Absolute path of the sparse backing file. */
+  path: string;
 }
 
 const INITIATOR_ID = /^(iqn\.\d{4}-\d{2}\.\S+|eui\.[0-9A-Fa-f]{16})$/;
@@ -292,6 +309,7 @@ export class SimState {
   /** Drops app instances and initiators everywhere; keeps tenants, templates, pools, policies. */
   reset(): void {
     for (const t of this.tenants.values()) {
+      for (const ai of t.ais.values()) this.removeBacking(ai.storage_instances);
       t.ais.clear();
       t.aiIdByName.clear();
       t.initiators.clear();
@@ -636,10 +654,12 @@ export class SimState {
     return specs.reduce((a, s) => a + s.volumes.reduce((b, v) => b + v.size * (v.replica_count ?? DEFAULT_REPLICAS), 0), 0);
   }
 
-  private newVol(spec: VolSpec, uuid?: string): VolRec {
+  private newVol(spec: VolSpec): VolRec {
+    const id = randomUUID();
     return {
       name: spec.name,
-      uuid: uuid ?? randomUUID(),
+      uuid: id,
+      backingId: id,
       size: spec.size,
       replica_count: spec.replica_count ?? DEFAULT_REPLICAS,
       placement_mode: spec.placement_mode ?? DEFAULT_PLACEMENT_MODE,
@@ -922,6 +942,7 @@ export class SimState {
     // A uuid given on create (OpenStack) becomes the uuid of the first volume too.
     const firstVol = ai.storage_instances[0]?.volumes[0];
     if (b['uuid'] !== undefined && firstVol) firstVol.uuid = b['uuid'] as string;
+    this.createBacking(ai.storage_instances.flatMap((si) => si.volumes), `app instance ${name}`);
     t.ais.set(ai.id, ai);
     t.aiIdByName.set(ai.name, ai.id);
     return this.renderAi(ai);
@@ -976,6 +997,7 @@ export class SimState {
     t.ais.delete(ai.id);
     t.aiIdByName.delete(ai.name);
     this.dropSessionsOf(ai.storage_instances);
+    this.removeBacking(ai.storage_instances);
     return out;
   }
 
@@ -1083,6 +1105,7 @@ export class SimState {
     if (errors.length) throw validationFailed(errors.map((e) => e.replace(/^\./, '')));
     this.requireCapacity(this.rawGiB([spec]), `storage instance ${name}`);
     const si = this.newSi(spec, { access_control_mode: 'deny_all' });
+    this.createBacking(si.volumes, `storage instance ${ai.name}/${name}`);
     ai.storage_instances.push(si);
     return this.renderSi(ai, si);
   }
@@ -1123,6 +1146,7 @@ export class SimState {
     const out = this.renderSi(ai, si);
     ai.storage_instances.splice(ai.storage_instances.indexOf(si), 1);
     this.dropSessionsOf([si]);
+    this.removeBacking([si]);
     return out;
   }
 
@@ -1142,6 +1166,37 @@ export class SimState {
     const next = toAuth({ ...cur, ...body });
     if (next.type === 'none') return toAuth(undefined);
     return next;
+  }
+
+  // -------------------------------------------------------------------------- backing files
+
+  /** Backing files for new volumes: all of them, or none (those made are removed) and a SimError. */
+  private createBacking(vols: VolRec[], what: string): void {
+    const backing = this.opts.backing;
+    if (!backing) return;
+    const made: VolRec[] = [];
+    try {
+      for (const v of vols) {
+        backing.create(v.backingId, v.size, `${what} (volume ${v.name})`);
+        made.push(v);
+      }
+    } catch (err) {
+      for (const v of made) backing.remove(v.backingId);
+      throw err;
+    }
+  }
+
+  private removeBacking(sis: SiRec[]): void {
+    const backing = this.opts.backing;
+    if (!backing) return;
+    for (const si of sis) for (const v of si.volumes) backing.remove(v.backingId);
+  }
+
+  /** The LUNs of a storage instance with their backing files; undefined without backing files. */
+  private lunsOf(si: SiRec): IscsiLun[] | undefined {
+    const backing = this.opts.backing;
+    if (!backing) return undefined;
+    return si.volumes.map((v, lun) => ({ lun, volume: v.name, uuid: v.uuid, size: v.size, path: backing.pathOf(v.backingId) }));
   }
 
   // -------------------------------------------------------------------------- iSCSI sessions
@@ -1175,9 +1230,10 @@ export class SimState {
    * A login as the target judges it: the storage instance must exist and be online, the portal
    * (when given) must be one of its access IPs, and the initiator must be in its ACL (403
    * PermissionDeniedError otherwise, the "authorization failure" iscsiadm reports). Logging in
-   * again on the same portal is not an error (iscsiadm: session exists).
+   * again on the same portal is not an error (iscsiadm: session exists). With backing files,
+   * the answer carries `luns`: the target's LUNs with the file behind each.
    */
-  iscsiLogin(b: Json): { session: IscsiSession; existed: boolean } {
+  iscsiLogin(b: Json): { session: IscsiSession; existed: boolean; luns?: IscsiLun[] } {
     const { target, initiator, portal } = this.checkSessionFields(b, true);
     const found = this.siByTarget(target!);
     if (!found) throw notFound(`Target ${target}`);
@@ -1190,11 +1246,12 @@ export class SimState {
     if (!si.initiators.includes(`/initiators/${initiator}`)) {
       throw new SimError('PermissionDeniedError', `Initiator ${initiator} is not in the ACL of ${ai.name}/${si.name}: login refused (authorization failure)`);
     }
+    const luns = this.lunsOf(si);
     const same = this.sessions.find((x) => x.target === target && x.initiator === initiator && x.portal === portal);
-    if (same) return { session: { ...same }, existed: true };
+    if (same) return { session: { ...same }, existed: true, ...(luns ? { luns } : {}) };
     const session: IscsiSession = { target: target!, initiator, portal, since: new Date().toISOString() };
     this.sessions.push(session);
-    return { session: { ...session }, existed: false };
+    return { session: { ...session }, existed: false, ...(luns ? { luns } : {}) };
   }
 
   /** Ends the sessions of `initiator` to `target` (one portal, or all when none is given). */
@@ -1307,6 +1364,7 @@ export class SimState {
     if (errors.length) throw validationFailed(errors.map((e) => e.replace(/^\./, '')));
     this.requireCapacity(spec.size * (spec.replica_count ?? DEFAULT_REPLICAS), `volume ${name}`);
     const vol = this.newVol(spec);
+    this.createBacking([vol], `volume ${ai.name}/${si.name}/${name}`);
     si.volumes.push(vol);
     return this.renderVol(ai, si, vol);
   }
@@ -1326,6 +1384,8 @@ export class SimState {
       this.findSnap(vol.snapshots, b['restore_point']);
     }
     this.requireCapacity(size * replicas - vol.size * vol.replica_count, `volume ${vol.name}`);
+    // The file first: when it cannot grow, the volume keeps its size.
+    if (size > vol.size) this.opts.backing?.grow(vol.backingId, size, `volume ${ai.name}/${si.name}/${vol.name}`);
     vol.size = size;
     vol.replica_count = replicas;
     if (typeof b['placement_mode'] === 'string') vol.placement_mode = b['placement_mode'] as PlacementMode;
@@ -1338,6 +1398,7 @@ export class SimState {
     const { ai, si, vol } = this.volCtx(ctx);
     const out = this.renderVol(ai, si, vol);
     si.volumes.splice(si.volumes.indexOf(vol), 1);
+    this.opts.backing?.remove(vol.backingId);
     return out;
   }
 

@@ -93,6 +93,11 @@ export class FakeHost {
     return path.join(this.root, rel);
   }
 
+  /** Adds variables to the driver's environment (and so its tools'), e.g. paths under this root. */
+  setEnv(extra: NodeJS.ProcessEnv): void {
+    Object.assign(this.env, extra);
+  }
+
   write(rel: string, text: string): void {
     fs.mkdirSync(path.dirname(this.path(rel)), { recursive: true });
     fs.writeFileSync(this.path(rel), text);
