@@ -62,6 +62,7 @@ var inClusterControllers = []string{
 	"daemonset-controller",
 	"endpoints-controller",
 	"endpointslice-controller",
+	"node-lifecycle-controller", // lifts the not-ready taint kubelet registers nodes with
 }
 
 func contains(list []string, s string) bool {
