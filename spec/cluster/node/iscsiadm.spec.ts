@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { DateraSimulator } from '../../../lib/sim/server.js';
 import { parseSessions } from '../../../lib/flex/iscsi.js';
+import { loopDevicesUnavailable } from '../../support/loop-devices.js';
 // @ts-expect-error the stand-in is plain JavaScript without type declarations
 import { linkTarget, normalizePortal, portalText } from './iscsiadm.mjs';
 
@@ -19,14 +20,6 @@ const wrapper = path.join(here, 'iscsiadm');
 const script = path.join(here, 'iscsiadm.mjs');
 const NODE_IQN = 'iqn.1993-08.org.debian:01:standin-node';
 const IPS = ['172.28.41.9', '172.28.42.9'] as const;
-
-/** Loop devices need root and util-linux's losetup; answers why they cannot be used here. */
-function noLoopDevices(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root: attaching loop devices needs root';
-  if (spawnSync('sh', ['-c', 'command -v losetup'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }).status !== 0) return 'losetup is missing';
-  if (!fs.existsSync('/dev/loop-control')) return 'this kernel has no loop devices';
-  return undefined;
-}
 
 interface Run {
   code: number;
@@ -176,7 +169,7 @@ describe('iscsiadm stand-in of the local cluster nodes', function () {
 
   describe('with loop devices', function () {
     before(function () {
-      const reason = noLoopDevices();
+      const reason = loopDevicesUnavailable(['blockdev']);
       if (reason) {
         // Skipped on purpose: login attaches a loop device, which needs root and losetup.
         console.log(`      (skipped: ${reason})`);
