@@ -23,7 +23,7 @@ export class BackingStore {
   constructor(dir: string) {
     if (!dir) throw new Error('simulator: backingDir is empty');
     this.dir = path.resolve(dir);
-    fs.mkdirSync(this.dir, { recursive: true });
+    makeDirs(this.dir);
     fs.accessSync(this.dir, fs.constants.W_OK);
   }
 
@@ -75,6 +75,16 @@ export class BackingStore {
   remove(id: string): void {
     fs.rmSync(this.pathOf(id), { force: true });
   }
+}
+
+/**
+ * mkdir -p, one level at a time: Node 20's recursive mkdirSync never returns when the kernel
+ * answers ENOENT for a directory it cannot create (e.g. under /proc).
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
+  for (const d of missing) fs.mkdirSync(d);
 }
 
 function failure(doing: string, err: unknown): SimError {

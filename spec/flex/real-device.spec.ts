@@ -12,6 +12,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { DateraClient } from '../../lib/datera/client.js';
 import { DateraSimulator } from '../../lib/sim/server.js';
+import { loopDevicesUnavailable } from '../support/loop-devices.js';
 import { FakeHost, NODE_IQN, mountOptions, repoRoot, volumeOptions } from './harness.js';
 
 const USER = 'admin';
@@ -19,19 +20,6 @@ const PASSWORD = 'Real_dev1ce.pw';
 const IPS = ['172.28.41.9', '172.28.42.9'] as const;
 const standinDir = path.join(repoRoot, 'spec/cluster/node');
 const standin = path.join(standinDir, 'iscsiadm.mjs');
-
-/**
- * Why this spec may not run: loop devices need root (CAP_SYS_ADMIN) and util-linux's losetup,
- * and formatting needs mkfs.xfs. Answers the reason, or undefined when everything is there.
- */
-function cannotRun(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root: attaching loop devices and mounting need root';
-  for (const tool of ['losetup', 'mkfs.xfs', 'blkid', 'xfs_growfs']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }).status !== 0) return `${tool} is missing`;
-  }
-  if (!fs.existsSync('/dev/loop-control')) return 'this kernel has no loop devices (/dev/loop-control)';
-  return undefined;
-}
 
 /** Loop devices bound to `file` (`losetup -j`), by name. */
 function loopsOf(file: string): string[] {
@@ -63,9 +51,9 @@ describe('flex driver on a real loop device (simulator backing file + iscsiadm s
   let file: string;
 
   before(async function () {
-    const reason = cannotRun();
+    const reason = loopDevicesUnavailable(['mkfs.xfs', 'blkid', 'xfs_growfs']);
     if (reason) {
-      // Skipped on purpose: without root and loop devices there is no real device to test.
+      // Skipped on purpose: without root, loop devices and mkfs.xfs there is no real device to test.
       console.log(`    (skipped: ${reason})`);
       this.skip();
     }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError, parseCli } from '../../lib/sim/cli.js';
+import { DateraSimulator } from '../../lib/sim/server.js';
 import { SimFixture, aiBody, http } from './helpers.js';
 
 const GiB = 1024 ** 3;
@@ -175,6 +176,10 @@ describe('simulator: without a backing dir', () => {
 });
 
 describe('simulator: --backing-dir flag', () => {
+  it('a backing dir that cannot be made fails the simulator at construction, naming the directory', () => {
+    expect(() => new DateraSimulator({ backingDir: '/proc/datera-sim-backing/volumes' })).to.throw(/ENOENT.*\/proc\/datera-sim-backing/);
+  });
+
   it('sets SimOptions.backingDir, and an empty value is a usage error', () => {
     const cfg = parseCli(['--backing-dir', '/var/tmp/sim-volumes']);
     expect(cfg === 'help' ? undefined : cfg.options.backingDir).to.equal('/var/tmp/sim-volumes');

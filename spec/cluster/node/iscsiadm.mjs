@@ -37,7 +37,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // iscsiadm's exit codes (open-iscsi include/iscsi_err.h) and their texts.
 const ERR = {
@@ -112,7 +112,7 @@ function readConfig() {
 // ------------------------------------------------------------------------------ names
 
 /** `ip:port` with brackets for IPv6; a portal without a port gets 3260; a `,tpgt` suffix is dropped. */
-function normalizePortal(p) {
+export function normalizePortal(p) {
   const s = p.replace(/,\d+$/, '');
   if (/^\[.*\]:\d+$/.test(s) || /^[^:\[\]]+:\d+$/.test(s)) return s;
   if (/^\[.*\]$/.test(s)) return `${s}:${DEFAULT_PORT}`;
@@ -120,7 +120,7 @@ function normalizePortal(p) {
   return `${s}:${DEFAULT_PORT}`;
 }
 /** How iscsiadm's messages spell a portal: `ip,port`. */
-const portalText = (portal) => {
+export const portalText = (portal) => {
   const m = /^\[?(.*?)\]?:(\d+)$/.exec(portal);
   return m ? `${m[1]},${m[2]}` : portal;
 };
@@ -198,12 +198,15 @@ function detachLoop(loopDev, file) {
   if (r.code !== 0 && loopIsOurs(loopDev, file)) throw new Error(`losetup -d ${loopDev} failed (exit ${r.code}): ${r.stderr.trim()}`);
 }
 
-/** The link udev would make: relative (`../../loopN`) when the device lives in devDir, else absolute. */
+/** What a by-path link points at, as udev writes it: relative (`../../loopN`) when the device lives in devDir, else absolute. */
+export function linkTarget(devDir, link, loopDev) {
+  return path.dirname(loopDev) === path.resolve(devDir) ? path.relative(path.dirname(link), loopDev) : loopDev;
+}
+
 function makeLink(cfg, link, loopDev) {
   fs.mkdirSync(path.dirname(link), { recursive: true });
-  const target = path.dirname(loopDev) === cfg.devDir ? path.relative(path.dirname(link), loopDev) : loopDev;
   fs.rmSync(link, { force: true });
-  fs.symlinkSync(target, link);
+  fs.symlinkSync(linkTarget(cfg.devDir, link, loopDev), link);
 }
 
 const linkExists = (link) => {
@@ -543,15 +546,26 @@ async function main(argv) {
   }
 }
 
-try {
-  await main(process.argv.slice(2));
-  process.exitCode = 0;
-} catch (e) {
-  if (e instanceof Exit) {
-    if (e.message) err(e.message);
-    process.exitCode = e.code;
-  } else {
-    err(`iscsiadm (stand-in): ${e?.stack ?? e}`);
-    process.exitCode = ERR.INTERNAL;
+/** Run as a command (not when a spec imports the helpers above). */
+function invokedDirectly() {
+  try {
+    return !!process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  try {
+    await main(process.argv.slice(2));
+    process.exitCode = 0;
+  } catch (e) {
+    if (e instanceof Exit) {
+      if (e.message) err(e.message);
+      process.exitCode = e.code;
+    } else {
+      err(`iscsiadm (stand-in): ${e?.stack ?? e}`);
+      process.exitCode = ERR.INTERNAL;
+    }
   }
 }

@@ -11,20 +11,15 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { DateraSimulator } from '../../../lib/sim/server.js';
 import { parseSessions } from '../../../lib/flex/iscsi.js';
+import { loopDevicesUnavailable } from '../../support/loop-devices.js';
+// @ts-expect-error the stand-in is plain JavaScript without type declarations
+import { linkTarget, normalizePortal, portalText } from './iscsiadm.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const wrapper = path.join(here, 'iscsiadm');
 const script = path.join(here, 'iscsiadm.mjs');
 const NODE_IQN = 'iqn.1993-08.org.debian:01:standin-node';
 const IPS = ['172.28.41.9', '172.28.42.9'] as const;
-
-/** Loop devices need root and util-linux's losetup; answers why they cannot be used here. */
-function noLoopDevices(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root: attaching loop devices needs root';
-  if (spawnSync('sh', ['-c', 'command -v losetup'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }).status !== 0) return 'losetup is missing';
-  if (!fs.existsSync('/dev/loop-control')) return 'this kernel has no loop devices';
-  return undefined;
-}
 
 interface Run {
   code: number;
@@ -37,6 +32,21 @@ const loopsOf = (file: string): string[] =>
     .split('\n')
     .filter(Boolean)
     .map((l) => l.split(':')[0]!);
+
+describe('iscsiadm stand-in: names', () => {
+  it('links by-path names to ../../loopN when devices live in the dev dir (as udev does), else to the absolute device', () => {
+    expect(linkTarget('/dev', '/dev/disk/by-path/ip-10.0.0.1:3260-iscsi-iqn.x:y-lun-0', '/dev/loop3')).to.equal('../../loop3');
+    expect(linkTarget('/tmp/root/dev', '/tmp/root/dev/disk/by-path/ip-10.0.0.1:3260-iscsi-iqn.x:y-lun-0', '/dev/loop3')).to.equal('/dev/loop3');
+  });
+
+  it('reads portals as iscsiadm does (default port 3260, IPv6 in brackets) and prints them as ip,port', () => {
+    expect(['10.0.0.1', '10.0.0.1:3260', '10.0.0.1:3260,1', 'fd00::1', '[fd00::1]:3260'].map(normalizePortal)).to.deep.equal([
+      '10.0.0.1:3260', '10.0.0.1:3260', '10.0.0.1:3260', '[fd00::1]:3260', '[fd00::1]:3260',
+    ]);
+    expect(portalText('10.0.0.1:3260')).to.equal('10.0.0.1,3260');
+    expect(portalText('[fd00::1]:3260')).to.equal('fd00::1,3260');
+  });
+});
 
 describe('iscsiadm stand-in of the local cluster nodes', function () {
   this.timeout(60_000);
@@ -159,7 +169,7 @@ describe('iscsiadm stand-in of the local cluster nodes', function () {
 
   describe('with loop devices', function () {
     before(function () {
-      const reason = noLoopDevices();
+      const reason = loopDevicesUnavailable(['blockdev']);
       if (reason) {
         // Skipped on purpose: login attaches a loop device, which needs root and losetup.
         console.log(`      (skipped: ${reason})`);
