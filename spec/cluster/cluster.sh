@@ -102,9 +102,9 @@ up() {
   net_up
   start_sim
   say "starting the control plane, kube-proxy and $NODES nodes (logs in $state/)"
-  DATERA_ISCSI_STANDIN_SIM=$SIM_URL nohup "$bin" up --dir "$state" --bind-address "$ADDR" \
+  DATERA_ISCSI_STANDIN_SIM=$SIM_URL DATERA_ISCSI_STANDIN_BACKING_DIR=$state/volumes nohup "$bin" up --dir "$state" --bind-address "$ADDR" \
     --in-cluster-clients --scheduler --kube-proxy --nodes "$NODES" --node-images "$(images)" \
-    --node-path "$root/spec/cluster/node/bin" --pv-sync-period 2s >"$state/up.log" 2>&1 &
+    --node-path "$root/spec/cluster/node" --pv-sync-period 2s >"$state/up.log" 2>&1 &
   echo $! >"$state/up.pid"
   for _ in $(seq 1 300); do
     [ -f "$state/plane.json" ] && break

@@ -201,7 +201,9 @@ func up(args []string) error {
 			return err
 		}
 		caFile = ca
-		apiArgs = append(apiArgs, "--tls-cert-file="+crt, "--tls-private-key-file="+key, "--endpoint-reconciler-type=lease")
+		apiArgs = append(apiArgs, "--tls-cert-file="+crt, "--tls-private-key-file="+key, "--endpoint-reconciler-type=lease",
+			// Local nodes share one address and are told apart by kubelet port; their names do not resolve.
+			"--kubelet-preferred-address-types=InternalIP")
 	} else {
 		apiArgs = append(apiArgs, "--endpoint-reconciler-type=none", "--disable-admission-plugins=ServiceAccount")
 	}
