@@ -9,7 +9,7 @@ import type { DateraApi, StorageInstance } from '../datera/types.js';
 import type { FlexConfig } from './config.js';
 import { readNodeSettings } from './config.js';
 import { explainDateraError, nodeServerAllowed, resolveConnection, type ClientFactory, type DateraConnection } from './datera.js';
-import { checkResult, type HostRunner } from './host.js';
+import { checkResult, commandOnPath, type HostRunner } from './host.js';
 import {
   byPathLink,
   listSessions,
@@ -44,7 +44,7 @@ export function initiatorLabel(host: string = os.hostname()): string {
   return `k8s_${host.replace(/[^a-zA-Z0-9_\-.]/g, '_')}`.slice(0, 128);
 }
 
-/** True when multipathd is configured on this node, so a dm map is expected over the paths. */
+/** True when a multipath configuration for Datera exists on this node. */
 function multipathConfigured(cfg: FlexConfig): boolean {
   return cfg.multipathConfFiles.some((f) => fs.existsSync(f));
 }
@@ -93,12 +93,20 @@ async function waitForDevice(ctx: DriverContext, iqn: string, ips: string[]): Pr
     throw new FlexError(`logged in to ${iqn} but no device appeared within ${cfg.deviceTimeoutMs / 1000}s (looked for ${links.join(', ')})`);
   }
   if (!found.dm && multipathConfigured(cfg)) {
-    const mpDeadline = Date.now() + cfg.multipathTimeoutMs;
-    while (!found.dm && Date.now() < mpDeadline) {
-      await sleep(cfg.pollMs);
-      found = deviceFor(cfg, iqn, ips) ?? found;
+    if (!commandOnPath(cfg.commandPath, 'multipath')) {
+      // The DaemonSet writes the configuration on every node; without multipath-tools no map
+      // ever forms, so waiting for one would only delay every attach.
+      ctx.log.info('multipath is configured but multipath-tools is not installed (no multipath on PATH); using the single path', {
+        link: found.link,
+      });
+    } else {
+      const mpDeadline = Date.now() + cfg.multipathTimeoutMs;
+      while (!found.dm && Date.now() < mpDeadline) {
+        await sleep(cfg.pollMs);
+        found = deviceFor(cfg, iqn, ips) ?? found;
+      }
+      if (!found.dm) ctx.log.warn('multipath is configured but no map holds the device; using the single path', { link: found.link });
     }
-    if (!found.dm) ctx.log.warn('multipath is configured but no map holds the device; using the single path', { link: found.link });
   }
   return found.device;
 }

@@ -4,6 +4,8 @@
 // tests put fakes first. A non-zero exit is a result, not an exception: callers know which
 // codes mean "already done".
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { FlexError } from './reply.js';
 import type { Logger } from './log.js';
 
@@ -15,6 +17,22 @@ export interface CommandResult {
 
 export interface HostRunner {
   run(cmd: string, args: readonly string[]): Promise<CommandResult>;
+}
+
+/** True when `cmd` is an executable file in one of the directories of `searchPath` (a PATH value). */
+export function commandOnPath(searchPath: string, cmd: string): boolean {
+  return searchPath
+    .split(':')
+    .filter((d) => d !== '')
+    .some((d) => {
+      const file = path.join(d, cmd);
+      try {
+        fs.accessSync(file, fs.constants.X_OK);
+        return fs.statSync(file).isFile();
+      } catch {
+        return false;
+      }
+    });
 }
 
 /** `iscsiadm ... -n node.session.auth.password -v <secret>`: hide the value that follows. */

@@ -220,6 +220,13 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
   const portal = (ip: string) => `${ip}:3260`;
   const warnings = () => logs.filter((l) => l.level === 'warn').map((l) => l.msg);
   const settingsFile = () => cfg.settingsFile;
+  /** multipath-tools on this node: an executable `multipath` first on the driver's command PATH. */
+  const installMultipathTools = () => {
+    const bin = path.join(root, 'usr-sbin');
+    fs.mkdirSync(bin, { recursive: true });
+    fs.writeFileSync(path.join(bin, 'multipath'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    cfg.commandPath = `${bin}:${cfg.commandPath}`;
+  };
   const writeSettings = (s: Record<string, unknown>) => {
     fs.mkdirSync(path.dirname(settingsFile()), { recursive: true });
     fs.writeFileSync(settingsFile(), JSON.stringify(s));
@@ -519,6 +526,7 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
     });
 
     it('with multipath configured a map that appears after the login is waited for', async () => {
+      installMultipathTools();
       fs.mkdirSync(path.dirname(cfg.multipathConfFiles[1]!), { recursive: true });
       fs.writeFileSync(cfg.multipathConfFiles[1]!, '');
       const runner = node.runner();
@@ -536,10 +544,24 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
     });
 
     it('with multipath configured but no map forming, the single path is used with a warning', async () => {
+      installMultipathTools();
       fs.mkdirSync(path.dirname(cfg.multipathConfFiles[0]!), { recursive: true });
       fs.writeFileSync(cfg.multipathConfFiles[0]!, '');
       expect(await attachVolume(ctx, req())).to.equal(node.link(portal(IPS[0]!)));
       expect(logs.find((l) => l.msg === 'multipath is configured but no map holds the device; using the single path')?.meta).to.deep.equal({
+        link: node.link(portal(IPS[0]!)),
+      });
+    });
+
+    it('with multipath configured but multipath-tools not installed, the single path is used without waiting for a map (info, no warning)', async () => {
+      fs.mkdirSync(path.dirname(cfg.multipathConfFiles[1]!), { recursive: true });
+      fs.writeFileSync(cfg.multipathConfFiles[1]!, '');
+      cfg.commandPath = path.join(root, 'empty-bin');
+      // Waiting for a map would outlast the spec's timeout and fail it.
+      cfg.multipathTimeoutMs = 60_000;
+      expect(await attachVolume(ctx, req())).to.equal(node.link(portal(IPS[0]!)));
+      expect(warnings()).to.deep.equal([]);
+      expect(logs.find((l) => l.msg.startsWith('multipath is configured but multipath-tools is not installed'))?.meta).to.deep.equal({
         link: node.link(portal(IPS[0]!)),
       });
     });

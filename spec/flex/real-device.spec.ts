@@ -89,6 +89,8 @@ describe('flex driver on a real loop device (simulator backing file + iscsiadm s
       },
     });
     host.secrets.add(PASSWORD);
+    // As on the local cluster's nodes: the DaemonSet's multipath settings, no multipath-tools.
+    host.write('etc/multipath/conf.d/datera.conf', 'defaults { find_multipaths yes }\n');
     // The host root's by-path dir is the test's own; the mount table is the real one.
     fs.rmSync(host.path('proc'), { recursive: true, force: true });
     fs.symlinkSync('/proc', host.path('proc'));
@@ -127,6 +129,7 @@ describe('flex driver on a real loop device (simulator backing file + iscsiadm s
     expect(loops).to.include(device);
     expect(mountsUnder(dir)).to.deep.equal([{ source: device, target: dir, fsType: 'xfs' }]);
     expect(mkfsRuns(), 'mkfs runs').to.equal(1);
+    expect(host.log(), 'multipath configured, multipath-tools absent').to.contain('multipath-tools is not installed');
     expect(execFileSync('blkid', ['-p', '-o', 'value', '-s', 'TYPE', device], { encoding: 'utf8' }).trim()).to.equal('xfs');
 
     fs.writeFileSync(path.join(dir, 'hello.txt'), 'written through a real filesystem\n');
