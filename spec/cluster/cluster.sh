@@ -135,7 +135,7 @@ down() {
   rm -f "$state/sim.pid"
   # Loop devices the iSCSI stand-in attached for volumes the nodes had logged in to.
   if [ -d "$state/volumes" ]; then
-    node spec/cluster/node/iscsiadm.mjs --standin-cleanup "$state/volumes" || true
+    node spec/cluster/node/iscsiadm.mjs --standin-cleanup "$state/volumes" && rm -rf "$state/volumes"
   fi
   [ -n "$bin" ] && iptables_down "$bin"
   net_down
