@@ -94,8 +94,9 @@ up() {
   local bin
   bin=$(spec/cluster/build.sh)
   make --no-print-directory -s image node-images >&2
+  # A fresh cluster: nothing of an earlier one's nodes (pods, images, IP allocations) is reused.
+  rm -rf "$state/nodes" "$state/plane.json"
   mkdir -p "$state/bin"
-  rm -f "$state/plane.json"
   printf '#!/bin/sh\n# kubectl of the same version as the cluster, against it by default.\nKUBECONFIG=${KUBECONFIG:-%s} exec %s kubectl "$@"\n' \
     "$state/kubeconfig" "$bin" >"$state/bin/kubectl"
   chmod +x "$state/bin/kubectl"

@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const cfg = c.kubectl(['-n', NS, 'get', 'configmap', 'datera-provisioner-config', '-o', 'jsonpath={.data.provisioner\\.yaml}']);
   if (!cfg.includes('"*": datera-petset')) {
     const edited = cfg.replace(/^legacyAlphaClasses:.*$/m, 'legacyAlphaClasses: { "*": datera-petset }');
-    c.kubectl(['-n', NS, 'apply', '-f', '-'], c.kubectl(['-n', NS, 'create', 'configmap', 'datera-provisioner-config', '--from-file=provisioner.yaml=/dev/stdin', '--dry-run=client', '-o', 'yaml'], edited));
+    c.kubectl(['-n', NS, 'patch', 'configmap', 'datera-provisioner-config', '--type', 'merge', '-p', JSON.stringify({ data: { 'provisioner.yaml': edited } })]);
     c.kubectl(['-n', NS, 'rollout', 'restart', 'deployment/datera-provisioner']);
     c.kubectl(['-n', NS, 'rollout', 'status', 'deployment/datera-provisioner', '--timeout=180s']);
   }
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   say('Each member writes to its volume (busybox httpd serves /data/index.html)');
   for (const i of [0, 1]) {
     const pod = `${SET}-${i}`;
-    c.kubectl(['exec', pod, '--', 'sh', '-c', `echo "written by ${pod} on $(cat /etc/hostname) at $(date -u +%H:%M:%S)" > /data/index.html && sync`]);
+    c.kubectl(['exec', pod, '--', 'sh', '-c', `echo "written by ${pod} on ${getPod(c, pod)!.node} at $(date -u +%H:%M:%S)" > /data/index.html && sync`]);
     show(`${pod}: ${readMember(c, pod)}   (df: ${c.kubectl(['exec', pod, '--', 'df', '-h', '/data']).trim().split('\n').pop()})`);
   }
   const before0 = readMember(c, `${SET}-0`);
