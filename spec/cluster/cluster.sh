@@ -69,7 +69,7 @@ start_sim() {
 
 install_product() {
   say "installing the provisioner and the node driver as the README says"
-  kc get namespace "$NS" >/dev/null 2>&1 || kc create namespace "$NS"
+  kc apply -f manifests/base/namespace.yaml >/dev/null
   kc -n "$NS" get secret datera-credentials >/dev/null 2>&1 ||
     kc -n "$NS" create secret generic datera-credentials --type=datera/iscsi \
       --from-literal=server="$SIM_URL" --from-literal=username=admin --from-literal=password=password
