@@ -31,6 +31,8 @@ running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 images() { ls "$root"/.images/*.tar 2>/dev/null | paste -sd, -; }
 
 net_up() {
+  # Remember the forwarding setting to restore it at `down`.
+  [ -f "$state/ip_forward.orig" ] || sysctl -n net.ipv4.ip_forward >"$state/ip_forward.orig"
   ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
   ip addr show dev "$BRIDGE" | grep -q "inet $ADDR/" || ip addr add "$ADDR/32" dev "$BRIDGE"
   ip link set "$BRIDGE" up
@@ -41,11 +43,21 @@ net_down() {
   for dev in $(ip -o link show 2>/dev/null | sed -n 's/^[0-9]*: \(dtrcni[0-9]*\)[:@].*/\1/p') "$BRIDGE"; do
     ip link del "$dev" 2>/dev/null || true
   done
+  if [ -f "$state/ip_forward.orig" ]; then
+    sysctl -qw net.ipv4.ip_forward="$(cat "$state/ip_forward.orig")" || true
+    rm -f "$state/ip_forward.orig"
+  fi
 }
 
 # iptables chains kube-proxy made for the cluster's Services.
 iptables_down() {
-  local bin=$1
+  local bin=$1 t
+  # Rules kubelet or kube-proxy may add to the machine's own chains (neither is configured to).
+  for t in iptables ip6tables; do
+    while "$t" -D INPUT -j KUBE-FIREWALL 2>/dev/null; do :; done
+    while "$t" -D OUTPUT -j KUBE-FIREWALL 2>/dev/null; do :; done
+    "$t" -F KUBE-FIREWALL 2>/dev/null && "$t" -X KUBE-FIREWALL 2>/dev/null || true
+  done
   if iptables-save 2>/dev/null | grep -q 'KUBE-' || ip6tables-save 2>/dev/null | grep -q 'KUBE-'; then
     "$bin" kube-proxy --cleanup >"$state/kube-proxy-cleanup.log" 2>&1 || true
   fi

@@ -596,6 +596,10 @@ clusterCIDR: %s
 hostnameOverride: node-1
 healthzBindAddress: 127.0.0.1:%d
 metricsBindAddress: 127.0.0.1:%d
+# No NodePorts on 127.0.0.1: kube-proxy would otherwise set route_localnet and add a
+# KUBE-FIREWALL rule to the machine's INPUT chain, which --cleanup does not remove.
+iptables:
+  localhostNodePorts: false
 conntrack:
   maxPerCore: 0
   min: 0
