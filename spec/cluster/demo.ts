@@ -7,7 +7,7 @@
 // its data, the set scales 2 -> 3, and a member moved to the other node still reads its data.
 //   --keep   leave the cluster running afterwards (stop it with `make cluster-down`)
 import { DateraClient } from '../../lib/datera/client.js';
-import { clusterDown, clusterUp, getPod, waitFor, waitRunning, type NodeCluster } from './nodes.js';
+import { clusterDown, clusterRunning, clusterUp, getPod, waitFor, waitRunning, type NodeCluster } from './nodes.js';
 import { repoRoot } from './plane.js';
 
 const keep = process.argv.includes('--keep');
@@ -121,7 +121,14 @@ async function main(): Promise<void> {
   clusterDown();
 }
 
+const wasRunning = clusterRunning();
 main().catch((err: unknown) => {
-  process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\nLogs are in .cluster/ (the cluster is left running; make cluster-down stops it)\n`);
+  process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (keep || wasRunning) {
+    process.stderr.write('The cluster is left running for a look (make cluster-down stops it); logs are in .cluster/\n');
+  } else {
+    process.stderr.write('Stopping the cluster this demo started; its logs stay in .cluster/\n');
+    clusterDown();
+  }
   process.exit(1);
 });

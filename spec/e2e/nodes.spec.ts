@@ -26,8 +26,15 @@ describe('real nodes: pods on Datera volumes (make cluster)', function () {
     // Reason: kubelet, containerd, mounts and loop devices need root; CI runs as root.
     if (!isRoot) this.skip();
     this.timeout(1_800_000);
-    c = clusterUp();
-    c.kubectl(['create', 'namespace', ns]);
+    const wasRunning = clusterRunning();
+    try {
+      c = clusterUp();
+      c.kubectl(['create', 'namespace', ns]);
+    } catch (err) {
+      // Whatever part of the cluster did start is stopped again; its logs stay in .cluster/.
+      if (!wasRunning) clusterDown();
+      throw err;
+    }
   });
 
   after(function () {
