@@ -34,8 +34,10 @@ export interface BenchResults {
     kcm: { kcmQps: number; kcmBurst: number; pvSyncPeriod: string };
     apiserver: string;
     oursMode: string;
+    oursNodeOptions?: string;
     contenders: Record<string, string>;
     peerTuning: PeerTuning;
+    trace?: boolean;
   };
   bursts: BurstResult[];
   tuning?: Array<{ tuning: PeerTuning | 'floor'; result: BurstResult }>;
@@ -155,7 +157,7 @@ export function markdown(r: BenchResults, chart: string, supplements: Array<{ fi
   L.push('');
   L.push(`Run \`${r.runId}\` (${r.startedAt} → ${r.finishedAt}, ${Math.round(r.durationSec / 60)} min). Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memGiB} GiB, Linux ${m.kernel}, Node ${m.node}, ${m.go}; load average ${m.loadavgStart.join(' / ')} at start, ${m.loadavgEnd.join(' / ')} at the end (the machine is shared). Kubernetes ${m.kubernetes}. Commit ${r.git.commit.slice(0, 12)}${r.git.libChanges.length ? ` plus ${r.git.libChanges.length} uncommitted path(s) under lib/ (the working tree is what ran)` : ''}.`);
   L.push('');
-  L.push(`Settings: simulator ${r.settings.latencyMs} ms per call; kube-controller-manager QPS ${r.settings.kcm.kcmQps} / burst ${r.settings.kcm.kcmBurst}, PV sync period ${r.settings.kcm.pvSyncPeriod}; ${r.settings.apiserver}; the driver keeps ${r.settings.concurrency} creates/deletes in flight. A fresh control plane per measured run.`);
+  L.push(`Settings: simulator ${r.settings.latencyMs} ms per call; ours runs ${r.settings.oursMode === 'dist' ? `compiled (\`node dist/lib/main.js\`${r.settings.oursNodeOptions ? ` with NODE_OPTIONS=${r.settings.oursNodeOptions} as the image sets it` : ''})` : 'under tsx'} from a copy of lib/ taken at the start${r.git.libHash ? ` (hash ${r.git.libHash})` : ''}; kube-controller-manager QPS ${r.settings.kcm.kcmQps} / burst ${r.settings.kcm.kcmBurst}, PV sync period ${r.settings.kcm.pvSyncPeriod}; ${r.settings.apiserver}; the driver keeps ${r.settings.concurrency} creates/deletes in flight. A fresh control plane per measured run.`);
   L.push('');
   for (const k of kinds) L.push(`- **${NAMES[k] ?? k}**: ${r.settings.contenders[k] ?? r.bursts.find((b) => b.kind === k)?.describe ?? ''}`);
   L.push('');
@@ -330,6 +332,16 @@ function supplementSection(file: string, r: BenchResults): string[] {
   }
   L.push(table(['N', 'contender', 'all Bound (s)', '÷ floor', 'p50 / p90 (s)', 'writes/volume', 'CPU ms/volume', 'all gone after delete (s)'], rows));
   L.push('');
+  const traced = r.bursts.filter((x) => x.trace);
+  if (traced.length) {
+    const ph = (p?: { p50: number; p90: number }) => (p ? `${f(p.p50, 2)} / ${f(p.p90, 2)}` : '–');
+    L.push('Where each claim\'s time goes (p50 / p90 seconds, from the audit log of this tracing run, which also logs kube-controller-manager):');
+    L.push('');
+    L.push(table(['N', 'contender', 'created → marked by the binder', 'marked → PV written', 'created → PV written', 'PV written → Bound', 'binder writes per claim'], traced.map((x) => [
+      String(x.n), NAMES[x.kind] ?? x.kind, ph(x.trace!.createdToMarked), ph(x.trace!.markedToPv), ph(x.trace!.createdToPv), ph(x.trace!.pvToBound), f(x.trace!.kcmWritesPerClaim, 2),
+    ])));
+    L.push('');
+  }
   return L;
 }
 

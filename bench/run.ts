@@ -16,6 +16,8 @@
 //   --ours-mode dist|tsx        how ours runs (default dist: lib/ compiled by tsc, as shipped)
 //   --peer-tuned Q:B:T[:S]      tuned peer: QPS, burst, threadiness, background PV-save QPS
 //   --tune-n 1000               burst size of the tuning sweep (--only tune)
+//   --trace                     also audit kube-controller-manager and split each claim's time into
+//                               phases (adds audit load: for separate, supplementary runs)
 //   --latest / --no-latest      rewrite bench/results/latest.{md,svg} (default: only for a full run)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -96,6 +98,7 @@ async function main(): Promise<void> {
       'peer-tuned': { type: 'string' },
       'tune-n': { type: 'string', default: '1000' },
       latest: { type: 'boolean' },
+      trace: { type: 'boolean', default: false },
       'no-latest': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -107,7 +110,7 @@ async function main(): Promise<void> {
   }
   const ns = list(v.n, ['100', '500', '1000']).map(Number);
   const phases = new Set(list(v.only, ['bursts', 'scale', 'faults', 'profile']));
-  const full = v.only === undefined && v.n === undefined && v.contenders === undefined && !v['skip-peer'];
+  const full = v.only === undefined && v.n === undefined && v.contenders === undefined && !v['skip-peer'] && !v.trace;
   const latencyMs = Number(v['latency-ms']);
   const concurrency = Number(v.concurrency);
   const oursMode = v['ours-mode'] as OursMode;
@@ -186,8 +189,10 @@ async function main(): Promise<void> {
       kcm: KCM_SETTINGS,
       apiserver: 'kube-apiserver defaults (priority and fairness on) + audit log at Metadata level for the contenders\' ServiceAccounts only',
       oursMode,
+      oursNodeOptions: snap.nodeOptions ?? '',
       contenders: Object.fromEntries([...contenders, ...extras].map((c) => [c.kind, c.describe])),
       peerTuning: tuning,
+      trace: v.trace ?? false,
     },
     bursts: [],
   };
@@ -222,7 +227,7 @@ async function main(): Promise<void> {
       for (const n of ns) {
         log(`burst N=${n}`);
         for (const s of n === Math.max(...ns) ? [...contenders, ...extras] : contenders) {
-          const r: BurstResult = await runBurst({ repoRoot, workDir, sim, n, settings: s, latencyMs, concurrency, ...timeouts(n), log });
+          const r: BurstResult = await runBurst({ repoRoot, workDir, sim, n, settings: s, latencyMs, concurrency, ...timeouts(n), trace: v.trace, log });
           results.bursts.push(r);
           save();
         }

@@ -25,7 +25,33 @@ export interface BurstOptions {
   /** Give up waiting for Bound / gone after this long (the result then says how far it got). */
   boundTimeoutMs: number;
   deleteTimeoutMs: number;
+  /**
+   * Also audit kube-controller-manager (and the driver) and break each claim's time down into
+   * phases. Costs the API server extra audit work, so only for a separate tracing run.
+   */
+  trace?: boolean;
   log: (msg: string) => void;
+}
+
+export interface PhaseStats {
+  p50: number;
+  p90: number;
+  n: number;
+}
+
+/** Per-claim phases from the audit log (tracing runs). */
+export interface Trace {
+  /** kube-controller-manager requests in the provisioning window, by "verb resource", and writes per claim. */
+  kcm: Record<string, number>;
+  kcmWritesPerClaim: number;
+  /** claim created → kube-controller-manager's first write to it (the storage-provisioner annotation on the provisioner path). */
+  createdToMarked?: PhaseStats;
+  /** that write → the PV create (provisioner: watch delay, queue, Datera calls, limiter). */
+  markedToPv?: PhaseStats;
+  /** claim created → PV create request received (the floor writes it at once). */
+  createdToPv: PhaseStats;
+  /** PV create → the driver sees the claim Bound (binding). */
+  pvToBound: PhaseStats;
 }
 
 export interface PhaseCounts {
@@ -65,6 +91,7 @@ export interface BurstResult {
     startupLists: number;
     watches: number;
   };
+  trace?: Trace;
   /** Ours only: its own /metrics at the end, to cross-check the audit counts. */
   oursMetrics?: { kube: Record<string, number>; datera: Record<string, number> };
   datera?: {
@@ -124,6 +151,55 @@ export function waitUntil(cond: () => boolean | Promise<boolean>, ms: number, ev
   return { done, kick: () => kick() };
 }
 
+function stats(xs: number[]): PhaseStats {
+  const s = [...xs].sort((a, b) => a - b);
+  return { p50: round(quantile(s, 0.5)), p90: round(quantile(s, 0.9)), n: s.length };
+}
+
+function traceOf(
+  records: import('./audit.js').AuditRecord[],
+  c: { names: string[]; createdAt: Map<string, number>; uidOf: Map<string, string>; boundAt: Map<string, number>; t0: number; tDel: number; ns: string },
+): Trace {
+  const isKcm = (r: { userAgent: string; user: string }) => r.user === 'admin' && r.userAgent.startsWith('kube-controller-manager');
+  const kcm: Record<string, number> = {};
+  const marked = new Map<string, number>();
+  const pvAt = new Map<string, number>();
+  for (const r of records) {
+    if (r.at < c.t0 || r.at >= c.tDel) continue;
+    if (isKcm(r)) {
+      const k = `${r.verb} ${r.resource}`;
+      kcm[k] = (kcm[k] ?? 0) + 1;
+      if ((r.verb === 'update' || r.verb === 'patch') && r.resource === 'persistentvolumeclaims' && r.namespace === c.ns && !marked.has(r.name)) marked.set(r.name, r.at);
+    }
+    if (r.verb === 'create' && r.resource === 'persistentvolumes' && !isKcm(r) && !pvAt.has(r.name)) pvAt.set(r.name, r.at);
+  }
+  const createdToMarked: number[] = [];
+  const markedToPv: number[] = [];
+  const createdToPv: number[] = [];
+  const pvToBound: number[] = [];
+  for (const name of c.names) {
+    const created = c.createdAt.get(name);
+    const pv = pvAt.get(`pvc-${c.uidOf.get(name)}`);
+    const m = marked.get(name);
+    const bound = c.boundAt.get(name);
+    if (created === undefined || pv === undefined) continue;
+    createdToPv.push((pv - created) / 1000);
+    if (m !== undefined && m < pv) {
+      createdToMarked.push((m - created) / 1000);
+      markedToPv.push((pv - m) / 1000);
+    }
+    if (bound !== undefined) pvToBound.push((bound - pv) / 1000);
+  }
+  const writes = Object.entries(kcm).filter(([k]) => WRITE_VERBS.has(k.split(' ')[0]!)).reduce((a, [, v]) => a + v, 0);
+  return {
+    kcm,
+    kcmWritesPerClaim: round(writes / c.names.length, 2),
+    ...(createdToMarked.length ? { createdToMarked: stats(createdToMarked), markedToPv: stats(markedToPv) } : {}),
+    createdToPv: stats(createdToPv),
+    pvToBound: stats(pvToBound),
+  };
+}
+
 export async function runBurst(o: BurstOptions): Promise<BurstResult> {
   const tag = randomBytes(3).toString('hex');
   const label = `${o.settings.kind}-${o.n}`;
@@ -144,7 +220,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstResult> {
     appInstancesLeft: 0,
     pvsLeft: 0,
   };
-  const cluster = await startCluster(dir);
+  const cluster = await startCluster(dir, [], { auditAdmin: o.trace ?? false });
   const { kube } = cluster;
   let running: Running | undefined;
   let sampler: StatsSampler | undefined;
@@ -174,6 +250,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstResult> {
 
     // Observers: claims (Bound times) and PVs (gone, and the floor's instant reclaim).
     const createdAt = new Map<string, number>();
+    const uidOf = new Map<string, string>();
     const boundAt = new Map<string, number>();
     const allBound = waitUntil(() => boundAt.size >= o.n, o.boundTimeoutMs);
     const claims = new Mirror(kube, `/api/v1/namespaces/${ns}/persistentvolumeclaims`, {
@@ -210,6 +287,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstResult> {
         created = await kube.req<KubeObject>('GET', `/api/v1/namespaces/${ns}/persistentvolumeclaims/${name}`);
       }
       createdAt.set(name, Date.now());
+      uidOf.set(name, created.metadata.uid!);
       if (isFloor) {
         // The floor: a provisioner with zero cost writes the PV the moment the claim exists.
         await retrying(() =>
@@ -261,6 +339,11 @@ export async function runBurst(o: BurstOptions): Promise<BurstResult> {
     result.pvsLeft = volumes.objects.size;
     o.log(`  ${label}: delete ${result.deleteComplete ? `done: app instances gone in ${result.appInstancesGoneSec ?? '-'} s, PVs in ${result.pvsGoneSec} s` : `incomplete (${result.appInstancesLeft} app instances, ${result.pvsLeft} PVs left)`}`);
     await new Promise((r) => setTimeout(r, 1000)); // let the last audit lines flush
+
+    if (o.trace) {
+      cluster.audit.poll();
+      result.trace = traceOf([...cluster.audit.records.values()], { names, createdAt, uidOf, boundAt, t0, tDel, ns });
+    }
 
     if (!isFloor && id && running) {
       const counts: PhaseCounts = {

@@ -31,7 +31,7 @@ export type OursMode = 'dist' | 'tsx';
 
 /** Our provisioner at its shipped defaults (no tuning flags; the effective values are read from its start-up log). */
 export function oursSettings(mode: OursMode, extra: string[] = []): ContenderSettings {
-  const how = mode === 'dist' ? 'node <snapshot>/dist/lib/main.js' : 'node --import tsx <snapshot>/lib/main.ts';
+  const how = mode === 'dist' ? 'node <snapshot>/dist/lib/main.js, NODE_OPTIONS as in manifests/image/Dockerfile' : 'node --import tsx <snapshot>/lib/main.ts';
   return {
     kind: mode === 'tsx' ? 'ours-tsx' : 'ours',
     runner: 'ours',
@@ -53,6 +53,8 @@ export interface Snapshot {
   tsxEntry: string;
   /** sha256 of the copied lib/ files (path + content), first 12 hex digits. */
   libHash: string;
+  /** NODE_OPTIONS the shipped image sets (manifests/image/Dockerfile `ENV NODE_OPTIONS=`), applied to the dist mode. */
+  nodeOptions?: string;
 }
 
 let snapshot: Snapshot | undefined;
@@ -93,13 +95,20 @@ export function takeSnapshot(repoRoot: string, workDir: string): Snapshot {
     }
   };
   walk(join(root, 'lib'), 'lib');
-  snapshot = { root, distEntry, tsxEntry: join(root, 'lib/main.ts'), libHash: h.digest('hex').slice(0, 12) };
+  let nodeOptions: string | undefined;
+  const dockerfile = join(repoRoot, 'manifests/image/Dockerfile');
+  if (existsSync(dockerfile)) {
+    const m = /^ENV\s+NODE_OPTIONS=(?:"([^"]*)"|(\S+))\s*$/m.exec(readFileSync(dockerfile, 'utf8'));
+    nodeOptions = m?.[1] ?? m?.[2];
+  }
+  snapshot = { root, distEntry, tsxEntry: join(root, 'lib/main.ts'), libHash: h.digest('hex').slice(0, 12), ...(nodeOptions ? { nodeOptions } : {}) };
   return snapshot;
 }
 
-function oursEntry(repoRoot: string, mode: OursMode | undefined): string[] {
+function oursEntry(repoRoot: string, mode: OursMode | undefined): { args: string[]; env: Record<string, string> } {
   const s = snapshot ?? takeSnapshot(repoRoot, join(repoRoot, 'bench/results/tmp/snapshot'));
-  return mode === 'tsx' ? ['--import', 'tsx', s.tsxEntry] : [s.distEntry];
+  if (mode === 'tsx') return { args: ['--import', 'tsx', s.tsxEntry], env: {} };
+  return { args: [s.distEntry], env: s.nodeOptions ? { NODE_OPTIONS: s.nodeOptions } : {} };
 }
 
 export function peerDefaultSettings(): ContenderSettings {
@@ -177,7 +186,7 @@ export async function startContender(i: StartInput): Promise<Running> {
       [
         ...(i.settings.nodeArgs ?? []),
         ...(process.env.BENCH_OURS_NODE_ARGS ?? '').split(' ').filter(Boolean),
-        ...entry,
+        ...entry.args,
         '--provisioner-name', i.provisionerName,
         '--namespace', i.namespace,
         '--kubeconfig', i.kubeconfig,
@@ -187,7 +196,7 @@ export async function startContender(i: StartInput): Promise<Running> {
         '--credentials-dir', '/nonexistent',
         ...i.settings.args,
       ],
-      { cwd: i.repoRoot, env: { DAT_MGMT: i.simUrl, DAT_USER: SIM_USER.name, DAT_PASS: SIM_USER.password, LOG_LEVEL: 'info' }, logFile: i.logFile },
+      { cwd: i.repoRoot, env: { ...entry.env, DAT_MGMT: i.simUrl, DAT_USER: SIM_USER.name, DAT_PASS: SIM_USER.password, LOG_LEVEL: 'info' }, logFile: i.logFile },
     );
     await proc.waitFor(/"message":"provisioner running"/, 120_000);
     const readyMs = Date.now() - startedAt;
