@@ -10,13 +10,13 @@ import { request } from 'undici';
 import { SIM_USER } from './sim.js';
 import { startChild, type Child } from './proc.js';
 
-export type ContenderKind = 'ours' | 'peer-default' | 'peer-tuned' | 'floor' | 'ours-tsx' | 'ours-tuned' | `peer-tune-${string}`;
+export type ContenderKind = 'ours' | 'peer-default' | 'peer-tuned' | 'floor' | 'ideal' | 'ours-tsx' | 'ours-tuned' | `peer-tune-${string}`;
 
 export interface ContenderSettings {
   /** Label in results. */
   kind: ContenderKind;
-  /** What runs: our provisioner, the Go peer, or nothing (the floor). */
-  runner: 'ours' | 'peer' | 'floor';
+  /** What runs: our provisioner, the Go peer, the ideal provisioner (bench/lib/ideal.ts), or nothing (the floor). */
+  runner: 'ours' | 'peer' | 'ideal' | 'floor';
   /** Ours only: extra node flags (e.g. a preload of an experiment). */
   nodeArgs?: string[];
   /** Ours only: how it is run (compiled JavaScript as shipped, or TypeScript through tsx). */
@@ -112,7 +112,7 @@ function oursEntry(repoRoot: string, mode: OursMode | undefined): { args: string
 }
 
 export function peerDefaultSettings(): ContenderSettings {
-  return { kind: 'peer-default', runner: 'peer', describe: 'peer defaults: client-go QPS 5 / burst 10 (unset), Threadiness 4, blocking PV save', args: [] };
+  return { kind: 'peer-default', runner: 'peer', describe: 'peer defaults (client-go QPS 5/burst 10, threadiness 4): nothing set, JSON, the library\'s retry limiter (15 s doubling to 1000 s, max-of a 10/s bucket), blocking PV save', args: [] };
 }
 
 /** The best peer settings found (see bench/README.md "Tuning the peer"). */
@@ -123,10 +123,28 @@ export interface PeerTuning {
   pvSaveQps?: number;
 }
 
+/**
+ * How kubernetes-csi/external-provisioner (cmd/csi-provisioner), the library's most used caller,
+ * tunes it beyond client budgets: protobuf for core types, the claim/volume queues on an
+ * exponential per-item retry limiter from --retry-interval-start (1 s) to --retry-interval-max
+ * (5 min) instead of the library's 15 s..1000 s plus 10/s bucket, and retries without a limit.
+ */
+export const PEER_TUNED_EXTRAS = ['--protobuf', '--retry-interval-start', '1s', '--retry-interval-max', '5m', '--failed-threshold', '0'];
+
 export function peerTunedSettings(t: PeerTuning, kind: ContenderKind = 'peer-tuned'): ContenderSettings {
-  const args = ['--kube-api-qps', String(t.qps), '--kube-api-burst', String(t.burst), '--threadiness', String(t.threads)];
+  const args = ['--kube-api-qps', String(t.qps), '--kube-api-burst', String(t.burst), '--threadiness', String(t.threads), ...PEER_TUNED_EXTRAS];
   if (t.pvSaveQps && t.pvSaveQps > 0) args.push('--pv-save-qps', String(t.pvSaveQps));
-  return { kind, runner: 'peer', describe: `peer tuned: ${args.join(' ')}`, args };
+  return { kind, runner: 'peer', describe: `peer tuned as external-provisioner tunes it: ${args.join(' ')}; one shared Datera login`, args };
+}
+
+/** The ideal provisioner (bench/lib/ideal.ts): the PV controller's annotation, one PV write, one event; no Datera. */
+export function idealSettings(): ContenderSettings {
+  return {
+    kind: 'ideal',
+    runner: 'ideal',
+    describe: 'ideal provisioner: waits for the PV controller\'s storage-provisioner annotation, writes the PV (finalizer, claimRef with uid) and one event, no Datera calls; on release removes the finalizer and deletes the PV (bench/lib/ideal.ts, undici keep-alive, no rate limit)',
+    args: [],
+  };
 }
 
 export function floorSettings(): ContenderSettings {
@@ -211,6 +229,17 @@ export async function startContender(i: StartInput): Promise<Running> {
     return { settings: i.settings, proc, httpUrl: `http://127.0.0.1:${port}`, startedAt, readyMs, ...(config ? { config } : {}) };
   }
   if (i.settings.runner === 'floor') throw new Error('the floor has no process');
+  if (i.settings.runner === 'ideal') {
+    const startedAt = Date.now();
+    const proc = startChild(
+      'ideal',
+      process.execPath,
+      ['--import', 'tsx', join(i.repoRoot, 'bench/lib/ideal.ts'), '--kubeconfig', i.kubeconfig, '--provisioner', i.provisionerName, '--namespace', i.namespace, '--backstore-server', i.simUrl],
+      { cwd: i.repoRoot, logFile: i.logFile },
+    );
+    await proc.waitFor(/ideal provisioner running/, 120_000);
+    return { settings: i.settings, proc, startedAt, readyMs: Date.now() - startedAt };
+  }
   const bin = peerBinary(i.repoRoot);
   const startedAt = Date.now();
   const proc = startChild(
@@ -230,12 +259,16 @@ export async function startContender(i: StartInput): Promise<Running> {
 }
 
 /** Our /metrics: Kubernetes API requests by "verb resource", and Datera calls by "method route". */
-export async function scrapeOurs(httpUrl: string): Promise<{ kube: Record<string, number>; datera: Record<string, number> }> {
+export async function scrapeOurs(httpUrl: string): Promise<{ kube: Record<string, number>; datera: Record<string, number>; eventsDropped?: Record<string, number> }> {
   const res = await request(`${httpUrl}/metrics`);
   const text = await res.body.text();
   const kube: Record<string, number> = {};
   const datera: Record<string, number> = {};
+  const eventsDropped: Record<string, number> = {};
   for (const line of text.split('\n')) {
+    // Any counter of dropped events, whatever its name (none in the shipped build at the time of writing).
+    const d = /^(\w*event\w*drop\w*|\w*drop\w*event\w*)(\{.*\})? (\S+)$/.exec(line);
+    if (d) eventsDropped[d[1]! + (d[2] ?? '')] = Number(d[3]);
     let m = /^kubernetes_api_requests_total\{(.*)\} (\S+)$/.exec(line);
     if (m) {
       const l = labels(m[1]!);
@@ -250,7 +283,7 @@ export async function scrapeOurs(httpUrl: string): Promise<{ kube: Record<string
       datera[k] = (datera[k] ?? 0) + Number(m[2]);
     }
   }
-  return { kube, datera };
+  return { kube, datera, ...(Object.keys(eventsDropped).length ? { eventsDropped } : {}) };
 }
 
 function labels(s: string): Record<string, string> {
