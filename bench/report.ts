@@ -295,7 +295,7 @@ export function markdown(r: BenchResults, chart: string, supplements: Array<{ fi
       return [String(n), ...kinds.map((k) => { const x = b.get(k); return x ? `${f(x.bindLatencySec.p50)} / ${f(x.bindLatencySec.p90)}` : '–'; })];
     })));
     L.push('');
-    L.push('## After deleting every claim: seconds until all app instances are gone (PVs gone)');
+    L.push('## After deleting every claim: seconds until all app instances are gone; until all PVs are gone');
     L.push('');
     L.push(table(['N', ...kinds.map((k) => NAMES[k] ?? k)], ns.map((n) => {
       const b = byKind(r.bursts, n);
@@ -305,7 +305,7 @@ export function markdown(r: BenchResults, chart: string, supplements: Array<{ fi
         if (!x) return '–';
         if (!x.deleteComplete) return `incomplete in ${runs.filter((y) => !y.deleteComplete).length} of ${runs.length} (at worst ${x.appInstancesLeft} AIs, ${x.pvsLeft} PVs left)`;
         const pvs = spreadCell(runs, (y) => y.pvsGoneSec);
-        return k === 'floor' || k === 'ideal' ? `– (${pvs})` : `${spreadCell(runs, (y) => y.appInstancesGoneSec)} (${pvs})`;
+        return k === 'floor' || k === 'ideal' ? `–; PVs ${pvs}` : `${spreadCell(runs, (y) => y.appInstancesGoneSec)}; PVs ${pvs}`;
       })];
     })));
     L.push('');
