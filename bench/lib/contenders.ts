@@ -50,6 +50,8 @@ export interface Snapshot {
   /** Root holding lib/ (and package.json) as copied at the start of the run. */
   root: string;
   distEntry: string;
+  /** The ideal provisioner compiled to JavaScript (bench/lib/ideal.ts and what it imports). */
+  idealEntry: string;
   tsxEntry: string;
   /** sha256 of the copied lib/ files (path + content), first 12 hex digits. */
   libHash: string;
@@ -58,6 +60,9 @@ export interface Snapshot {
 }
 
 let snapshot: Snapshot | undefined;
+
+/** bench/lib files the ideal provisioner needs (it imports only these and npm packages). */
+const IDEAL_SOURCES = ['ideal.ts', 'kube.ts', 'objects.ts'];
 
 /**
  * Copies lib/ at the start of the run and compiles the copy with tsc, so that every run of ours
@@ -70,22 +75,27 @@ export function takeSnapshot(repoRoot: string, workDir: string): Snapshot {
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
   cpSync(join(repoRoot, 'lib'), join(root, 'lib'), { recursive: true });
+  // The ideal provisioner and the driver-side modules it uses, compiled with lib/ so it runs as
+  // plain JavaScript (no tsx loader in its CPU and memory).
+  mkdirSync(join(root, 'bench-lib'), { recursive: true });
+  for (const f of IDEAL_SOURCES) cpSync(join(repoRoot, 'bench/lib', f), join(root, 'bench-lib', f));
   cpSync(join(repoRoot, 'package.json'), join(root, 'package.json'));
   writeFileSync(
     join(root, 'tsconfig.json'),
     JSON.stringify({
       extends: join(repoRoot, 'tsconfig.json'),
       compilerOptions: { rootDir: '.', outDir: 'dist', noEmit: false, types: ['node'], sourceMap: false },
-      include: ['lib'],
+      include: ['lib', 'bench-lib'],
       exclude: [],
     }),
   );
   const distEntry = join(root, 'dist/lib/main.js');
+  const idealEntry = join(root, 'dist/bench-lib/ideal.js');
   try {
     execFileSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.json')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     // Type errors still emit JavaScript; only a missing entry point is fatal.
-    if (!existsSync(distEntry)) throw new Error(`compiling lib/ failed: ${(err as { stdout?: Buffer }).stdout?.toString() ?? err}`);
+    if (!existsSync(distEntry) || !existsSync(idealEntry)) throw new Error(`compiling lib/ failed: ${(err as { stdout?: Buffer }).stdout?.toString() ?? err}`);
   }
   const h = createHash('sha256');
   const walk = (dir: string, rel: string) => {
@@ -101,7 +111,7 @@ export function takeSnapshot(repoRoot: string, workDir: string): Snapshot {
     const m = /^ENV\s+NODE_OPTIONS=(?:"([^"]*)"|(\S+))\s*$/m.exec(readFileSync(dockerfile, 'utf8'));
     nodeOptions = m?.[1] ?? m?.[2];
   }
-  snapshot = { root, distEntry, tsxEntry: join(root, 'lib/main.ts'), libHash: h.digest('hex').slice(0, 12), ...(nodeOptions ? { nodeOptions } : {}) };
+  snapshot = { root, distEntry, idealEntry, tsxEntry: join(root, 'lib/main.ts'), libHash: h.digest('hex').slice(0, 12), ...(nodeOptions ? { nodeOptions } : {}) };
   return snapshot;
 }
 
@@ -234,7 +244,7 @@ export async function startContender(i: StartInput): Promise<Running> {
     const proc = startChild(
       'ideal',
       process.execPath,
-      ['--import', 'tsx', join(i.repoRoot, 'bench/lib/ideal.ts'), '--kubeconfig', i.kubeconfig, '--provisioner', i.provisionerName, '--namespace', i.namespace, '--backstore-server', i.simUrl],
+      [(snapshot ?? takeSnapshot(i.repoRoot, join(i.repoRoot, 'bench/results/tmp/snapshot'))).idealEntry, '--kubeconfig', i.kubeconfig, '--provisioner', i.provisionerName, '--namespace', i.namespace, '--backstore-server', i.simUrl],
       { cwd: i.repoRoot, logFile: i.logFile },
     );
     await proc.waitFor(/ideal provisioner running/, 120_000);

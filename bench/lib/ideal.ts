@@ -8,8 +8,9 @@
 // (an update, as the Go library does) and deletes the PV. Plain REST over undici keep-alive (the
 // driver's client), no rate limit, no work queue: the lower bound of what a provisioner costs.
 //
-// Run as its own process and ServiceAccount (bench/lib/contenders.ts):
-//   node --import tsx bench/lib/ideal.ts --kubeconfig FILE --provisioner NAME --namespace NS
+// Run as its own process and ServiceAccount (bench/lib/contenders.ts), compiled to JavaScript with
+// the run's copy of lib/ (or by hand: node --import tsx bench/lib/ideal.ts ...):
+//   node <snapshot>/dist/bench-lib/ideal.js --kubeconfig FILE --provisioner NAME --namespace NS
 // Prints "ideal provisioner running" once its claim and PV watches are synced.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -152,7 +153,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop());
 }
 
-if (process.argv[1]?.endsWith('ideal.ts')) {
+if (/ideal\.[jt]s$/.test(process.argv[1] ?? '')) {
   main().catch((err: unknown) => {
     process.stderr.write(`ideal provisioner failed: ${(err as Error).message}\n`);
     process.exit(1);
