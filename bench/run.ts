@@ -4,11 +4,13 @@
 // in one run. See bench/README.md for what each number means.
 //
 //   --n 100,500,1000            burst sizes (claims created at once)
-//   --contenders LIST           default floor,ours,peer-tuned,peer-default
+//   --reps R                    runs of every contender at every N (default 5 for a full run, else 1);
+//                               interleaved: repetition 1 of every contender, then repetition 2, ...
+//   --contenders LIST           default floor,ideal,ours,ours-tuned,peer-tuned,peer-default
 //   --skip-peer                 drop peer-default and peer-tuned (bursts and faults)
-//   --extra LIST                contenders run at the largest N only (default ours-tuned; '' for none): ours-tuned, ours-tsx
+//   --extra LIST                contenders run at the largest N only (default none): ours-tuned, ours-tsx, ...
 //   --only LIST                 phases: bursts,scale,faults,profile (default all four); tune
-//   --label NAME                results file bench/results/<date>-<label>.json (default full|partial)
+//   --label NAME                results file bench/results/<start time>-<label>.json (default full|partial)
 //   --latency-ms 20             simulator latency per call
 //   --concurrency 32            claim creates/deletes in flight from the driver
 //   --scale-n 10000             claims and PVs for the start-up/memory run
@@ -16,6 +18,8 @@
 //   --ours-mode dist|tsx        how ours runs (default dist: lib/ compiled by tsc, as shipped)
 //   --peer-tuned Q:B:T[:S]      tuned peer: QPS, burst, threadiness, background PV-save QPS
 //   --tune-n 1000               burst size of the tuning sweep (--only tune)
+//   --trace                     also audit kube-controller-manager and split each claim's time into
+//                               phases (adds audit load: for separate, supplementary runs)
 //   --latest / --no-latest      rewrite bench/results/latest.{md,svg} (default: only for a full run)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -24,9 +28,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../spec/cluster/plane.js';
 import { runBurst, type BurstResult } from './lib/burst.js';
+import { REP_ORDER, interleaved } from './lib/schedule.js';
 import { KCM_SETTINGS } from './lib/cluster.js';
 import {
   floorSettings,
+  idealSettings,
   oursSettings,
   oursTunedSettings,
   peerBinary,
@@ -81,6 +87,7 @@ async function main(): Promise<void> {
   const { values: v } = parseArgs({
     options: {
       n: { type: 'string' },
+      reps: { type: 'string' },
       contenders: { type: 'string' },
       'skip-peer': { type: 'boolean', default: false },
       extra: { type: 'string' },
@@ -96,29 +103,34 @@ async function main(): Promise<void> {
       'peer-tuned': { type: 'string' },
       'tune-n': { type: 'string', default: '1000' },
       latest: { type: 'boolean' },
+      trace: { type: 'boolean', default: false },
       'no-latest': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (v.help) {
     const src = readFileSync(new URL(import.meta.url), 'utf8');
-    process.stdout.write(src.split('\n').filter((l) => l.startsWith('//')).slice(1, 20).map((l) => l.slice(3)).join('\n') + '\n');
+    process.stdout.write(src.split('\n').filter((l) => l.startsWith('//')).slice(1, 24).map((l) => l.slice(3)).join('\n') + '\n');
     return;
   }
   const ns = list(v.n, ['100', '500', '1000']).map(Number);
   const phases = new Set(list(v.only, ['bursts', 'scale', 'faults', 'profile']));
-  const full = v.only === undefined && v.n === undefined && v.contenders === undefined && !v['skip-peer'];
+  const full = v.only === undefined && v.n === undefined && v.contenders === undefined && !v['skip-peer'] && !v.trace;
   const latencyMs = Number(v['latency-ms']);
   const concurrency = Number(v.concurrency);
   const oursMode = v['ours-mode'] as OursMode;
   const tuning = v['peer-tuned'] ? parseTuning(v['peer-tuned']) : DEFAULT_PEER_TUNING;
-  let kinds = list(v.contenders, ['floor', 'ours', 'peer-tuned', 'peer-default']);
+  let kinds = list(v.contenders, ['floor', 'ideal', 'ours', 'ours-tuned', 'peer-tuned', 'peer-default']);
   if (v['skip-peer']) kinds = kinds.filter((k) => !k.startsWith('peer'));
-  const extraKinds = list(v.extra, v.contenders === undefined ? ['ours-tuned'] : []);
+  const extraKinds = list(v.extra, []).filter((k) => !kinds.includes(k));
+  const reps = Number(v.reps ?? (full ? 5 : 1));
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps ${v.reps}: expected a whole number ≥ 1`);
   const settingsFor = (k: string): ContenderSettings => {
     switch (k) {
       case 'floor':
         return floorSettings();
+      case 'ideal':
+        return idealSettings();
       case 'ours':
         return oursSettings(oursMode);
       case 'ours-tsx':
@@ -130,14 +142,13 @@ async function main(): Promise<void> {
       case 'peer-tuned':
         return peerTunedSettings(tuning);
       default:
-        throw new Error(`unknown contender ${k} (floor, ours, ours-tsx, ours-tuned, peer-default, peer-tuned)`);
+        throw new Error(`unknown contender ${k} (floor, ideal, ours, ours-tsx, ours-tuned, peer-default, peer-tuned)`);
     }
   };
   const contenders = kinds.map(settingsFor);
   const extras = extraKinds.map(settingsFor);
 
   const started = new Date();
-  const date = started.toISOString().slice(0, 10);
   const label = v.label ?? (full ? 'full' : 'partial');
   const runId = `${started.toISOString().replace(/[:.]/g, '-').slice(0, 19)}-${label}`;
   const workDir = join(repoRoot, 'bench/results/tmp', runId);
@@ -150,7 +161,7 @@ async function main(): Promise<void> {
     appendFileSync(logFile, line + '\n');
   };
 
-  log(`bench ${runId}: phases ${[...phases].join(',')}; N ${ns.join(',')}; contenders ${kinds.join(',')}${extraKinds.length ? ` (+ ${extraKinds.join(',')} at N=${Math.max(...ns)})` : ''}; work dir ${workDir}`);
+  log(`bench ${runId}: phases ${[...phases].join(',')}; N ${ns.join(',')}; contenders ${kinds.join(',')}${extraKinds.length ? ` (+ ${extraKinds.join(',')} at N=${Math.max(...ns)})` : ''}; ${reps} repetition(s); work dir ${workDir}`);
   log(`building: control plane (cached), Go peer (cached); lib/ copied and compiled with tsc`);
   execFileSync(join(repoRoot, 'spec/cluster/build.sh'), { stdio: ['ignore', 'ignore', 'inherit'] });
   if (kinds.some((k) => k.startsWith('peer')) || phases.has('tune') || phases.has('scale') || phases.has('faults')) peerBinary(repoRoot);
@@ -186,8 +197,11 @@ async function main(): Promise<void> {
       kcm: KCM_SETTINGS,
       apiserver: 'kube-apiserver defaults (priority and fairness on) + audit log at Metadata level for the contenders\' ServiceAccounts only',
       oursMode,
+      oursNodeOptions: snap.nodeOptions ?? '',
       contenders: Object.fromEntries([...contenders, ...extras].map((c) => [c.kind, c.describe])),
       peerTuning: tuning,
+      trace: v.trace ?? false,
+      repetitions: { reps, order: REP_ORDER },
     },
     bursts: [],
   };
@@ -195,7 +209,7 @@ async function main(): Promise<void> {
     results.finishedAt = new Date().toISOString();
     results.durationSec = Math.round((Date.now() - t0) / 1000);
     results.machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
-    const out = join(repoRoot, 'bench/results', `${date}-${label}.json`);
+    const out = join(repoRoot, 'bench/results', `${runId}.json`);
     writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
     return out;
   };
@@ -220,11 +234,14 @@ async function main(): Promise<void> {
 
     if (phases.has('bursts')) {
       for (const n of ns) {
-        log(`burst N=${n}`);
-        for (const s of n === Math.max(...ns) ? [...contenders, ...extras] : contenders) {
-          const r: BurstResult = await runBurst({ repoRoot, workDir, sim, n, settings: s, latencyMs, concurrency, ...timeouts(n), log });
-          results.bursts.push(r);
-          save();
+        const here = n === Math.max(...ns) ? [...contenders, ...extras] : contenders;
+        for (let rep = 1; rep <= reps; rep++) {
+          log(`burst N=${n}, repetition ${rep} of ${reps}`);
+          for (const s of interleaved(here, rep)) {
+            const r: BurstResult = await runBurst({ repoRoot, workDir, sim, n, settings: s, rep, latencyMs, concurrency, ...timeouts(n), trace: v.trace, log });
+            results.bursts.push(r);
+            save();
+          }
         }
       }
     }
@@ -309,7 +326,7 @@ async function main(): Promise<void> {
   const out = save();
   log(`results: ${out}`);
   const writeLatest = v.latest ?? (full && !v['no-latest']);
-  const md = writeReports(results, join(repoRoot, 'bench/results'), { latest: writeLatest, base: `${date}-${label}` });
+  const md = writeReports(results, join(repoRoot, 'bench/results'), { latest: writeLatest, base: runId, source: `${runId}.json` });
   log(`report: ${md.join(', ')}`);
 }
 

@@ -10,8 +10,12 @@ import { type Kube, KubeError } from './kube.js';
 
 export const IDENTITY_NS = 'bench-identities';
 
-/** Writes the audit policy into `dir`; returns the kube-apiserver flags that enable it. */
-export function auditArgs(dir: string): { args: string[]; logPath: string } {
+/**
+ * Writes the audit policy into `dir`; returns the kube-apiserver flags that enable it. With
+ * `admin`, requests of the admin identity (kube-controller-manager and the driver) are logged too,
+ * which costs the API server more work: only for tracing runs.
+ */
+export function auditArgs(dir: string, opts: { admin?: boolean } = {}): { args: string[]; logPath: string } {
   const policy = join(dir, 'audit-policy.yaml');
   const logPath = join(dir, 'audit.log');
   writeFileSync(
@@ -23,6 +27,7 @@ export function auditArgs(dir: string): { args: string[]; logPath: string } {
       'rules:',
       '  - level: Metadata',
       `    userGroups: ["system:serviceaccounts:${IDENTITY_NS}"]`,
+      ...(opts.admin ? ['  - level: Metadata', '    users: ["admin"]'] : []),
       '  - level: None',
       '',
     ].join('\n'),
@@ -33,6 +38,9 @@ export function auditArgs(dir: string): { args: string[]; logPath: string } {
 export interface AuditRecord {
   id: string;
   user: string;
+  userAgent: string;
+  namespace: string;
+  name: string;
   verb: string;
   /** resource[/subresource] */
   resource: string;
@@ -71,7 +79,8 @@ export class AuditLog {
           auditID: string;
           verb: string;
           user?: { username?: string };
-          objectRef?: { resource?: string; subresource?: string };
+          userAgent?: string;
+          objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
           requestReceivedTimestamp: string;
           responseStatus?: { code?: number };
         };
@@ -80,6 +89,9 @@ export class AuditLog {
         this.records.set(e.auditID, {
           id: e.auditID,
           user: e.user?.username ?? '',
+          userAgent: e.userAgent ?? '',
+          namespace: e.objectRef?.namespace ?? '',
+          name: e.objectRef?.name ?? '',
           verb: e.verb,
           resource,
           at: Date.parse(e.requestReceivedTimestamp),

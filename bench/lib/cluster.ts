@@ -20,9 +20,9 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(dir: string, extraApiserverArgs: string[] = []): Promise<Cluster> {
+export async function startCluster(dir: string, extraApiserverArgs: string[] = [], opts: { auditAdmin?: boolean } = {}): Promise<Cluster> {
   mkdirSync(dir, { recursive: true });
-  const audit = auditArgs(dir);
+  const audit = auditArgs(dir, { admin: opts.auditAdmin ?? false });
   const plane = await startPlane({ dir: join(dir, 'plane'), ...KCM_SETTINGS, apiserverArgs: [...audit.args, ...extraApiserverArgs] });
   const kube = new Kube(plane.server, plane.token);
   await setupIdentities(kube);

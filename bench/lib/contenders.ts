@@ -10,13 +10,13 @@ import { request } from 'undici';
 import { SIM_USER } from './sim.js';
 import { startChild, type Child } from './proc.js';
 
-export type ContenderKind = 'ours' | 'peer-default' | 'peer-tuned' | 'floor' | 'ours-tsx' | 'ours-tuned' | `peer-tune-${string}`;
+export type ContenderKind = 'ours' | 'peer-default' | 'peer-tuned' | 'floor' | 'ideal' | 'ours-tsx' | 'ours-tuned' | `peer-tune-${string}`;
 
 export interface ContenderSettings {
   /** Label in results. */
   kind: ContenderKind;
-  /** What runs: our provisioner, the Go peer, or nothing (the floor). */
-  runner: 'ours' | 'peer' | 'floor';
+  /** What runs: our provisioner, the Go peer, the ideal provisioner (bench/lib/ideal.ts), or nothing (the floor). */
+  runner: 'ours' | 'peer' | 'ideal' | 'floor';
   /** Ours only: extra node flags (e.g. a preload of an experiment). */
   nodeArgs?: string[];
   /** Ours only: how it is run (compiled JavaScript as shipped, or TypeScript through tsx). */
@@ -31,7 +31,7 @@ export type OursMode = 'dist' | 'tsx';
 
 /** Our provisioner at its shipped defaults (no tuning flags; the effective values are read from its start-up log). */
 export function oursSettings(mode: OursMode, extra: string[] = []): ContenderSettings {
-  const how = mode === 'dist' ? 'node <snapshot>/dist/lib/main.js' : 'node --import tsx <snapshot>/lib/main.ts';
+  const how = mode === 'dist' ? 'node <snapshot>/dist/lib/main.js, NODE_OPTIONS as in manifests/image/Dockerfile' : 'node --import tsx <snapshot>/lib/main.ts';
   return {
     kind: mode === 'tsx' ? 'ours-tsx' : 'ours',
     runner: 'ours',
@@ -50,12 +50,19 @@ export interface Snapshot {
   /** Root holding lib/ (and package.json) as copied at the start of the run. */
   root: string;
   distEntry: string;
+  /** The ideal provisioner compiled to JavaScript (bench/lib/ideal.ts and what it imports). */
+  idealEntry: string;
   tsxEntry: string;
   /** sha256 of the copied lib/ files (path + content), first 12 hex digits. */
   libHash: string;
+  /** NODE_OPTIONS the shipped image sets (manifests/image/Dockerfile `ENV NODE_OPTIONS=`), applied to the dist mode. */
+  nodeOptions?: string;
 }
 
 let snapshot: Snapshot | undefined;
+
+/** bench/lib files the ideal provisioner needs (it imports only these and npm packages). */
+const IDEAL_SOURCES = ['ideal.ts', 'kube.ts', 'objects.ts'];
 
 /**
  * Copies lib/ at the start of the run and compiles the copy with tsc, so that every run of ours
@@ -68,22 +75,27 @@ export function takeSnapshot(repoRoot: string, workDir: string): Snapshot {
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
   cpSync(join(repoRoot, 'lib'), join(root, 'lib'), { recursive: true });
+  // The ideal provisioner and the driver-side modules it uses, compiled with lib/ so it runs as
+  // plain JavaScript (no tsx loader in its CPU and memory).
+  mkdirSync(join(root, 'bench-lib'), { recursive: true });
+  for (const f of IDEAL_SOURCES) cpSync(join(repoRoot, 'bench/lib', f), join(root, 'bench-lib', f));
   cpSync(join(repoRoot, 'package.json'), join(root, 'package.json'));
   writeFileSync(
     join(root, 'tsconfig.json'),
     JSON.stringify({
       extends: join(repoRoot, 'tsconfig.json'),
       compilerOptions: { rootDir: '.', outDir: 'dist', noEmit: false, types: ['node'], sourceMap: false },
-      include: ['lib'],
+      include: ['lib', 'bench-lib'],
       exclude: [],
     }),
   );
   const distEntry = join(root, 'dist/lib/main.js');
+  const idealEntry = join(root, 'dist/bench-lib/ideal.js');
   try {
     execFileSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.json')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     // Type errors still emit JavaScript; only a missing entry point is fatal.
-    if (!existsSync(distEntry)) throw new Error(`compiling lib/ failed: ${(err as { stdout?: Buffer }).stdout?.toString() ?? err}`);
+    if (!existsSync(distEntry) || !existsSync(idealEntry)) throw new Error(`compiling lib/ failed: ${(err as { stdout?: Buffer }).stdout?.toString() ?? err}`);
   }
   const h = createHash('sha256');
   const walk = (dir: string, rel: string) => {
@@ -93,17 +105,24 @@ export function takeSnapshot(repoRoot: string, workDir: string): Snapshot {
     }
   };
   walk(join(root, 'lib'), 'lib');
-  snapshot = { root, distEntry, tsxEntry: join(root, 'lib/main.ts'), libHash: h.digest('hex').slice(0, 12) };
+  let nodeOptions: string | undefined;
+  const dockerfile = join(repoRoot, 'manifests/image/Dockerfile');
+  if (existsSync(dockerfile)) {
+    const m = /^ENV\s+NODE_OPTIONS=(?:"([^"]*)"|(\S+))\s*$/m.exec(readFileSync(dockerfile, 'utf8'));
+    nodeOptions = m?.[1] ?? m?.[2];
+  }
+  snapshot = { root, distEntry, idealEntry, tsxEntry: join(root, 'lib/main.ts'), libHash: h.digest('hex').slice(0, 12), ...(nodeOptions ? { nodeOptions } : {}) };
   return snapshot;
 }
 
-function oursEntry(repoRoot: string, mode: OursMode | undefined): string[] {
+function oursEntry(repoRoot: string, mode: OursMode | undefined): { args: string[]; env: Record<string, string> } {
   const s = snapshot ?? takeSnapshot(repoRoot, join(repoRoot, 'bench/results/tmp/snapshot'));
-  return mode === 'tsx' ? ['--import', 'tsx', s.tsxEntry] : [s.distEntry];
+  if (mode === 'tsx') return { args: ['--import', 'tsx', s.tsxEntry], env: {} };
+  return { args: [s.distEntry], env: s.nodeOptions ? { NODE_OPTIONS: s.nodeOptions } : {} };
 }
 
 export function peerDefaultSettings(): ContenderSettings {
-  return { kind: 'peer-default', runner: 'peer', describe: 'peer defaults: client-go QPS 5 / burst 10 (unset), Threadiness 4, blocking PV save', args: [] };
+  return { kind: 'peer-default', runner: 'peer', describe: 'peer defaults (client-go QPS 5/burst 10, threadiness 4): nothing set, JSON, the library\'s retry limiter (15 s doubling to 1000 s, max-of a 10/s bucket), blocking PV save', args: [] };
 }
 
 /** The best peer settings found (see bench/README.md "Tuning the peer"). */
@@ -114,10 +133,28 @@ export interface PeerTuning {
   pvSaveQps?: number;
 }
 
+/**
+ * How kubernetes-csi/external-provisioner (cmd/csi-provisioner), the library's most used caller,
+ * tunes it beyond client budgets: protobuf for core types, the claim/volume queues on an
+ * exponential per-item retry limiter from --retry-interval-start (1 s) to --retry-interval-max
+ * (5 min) instead of the library's 15 s..1000 s plus 10/s bucket, and retries without a limit.
+ */
+export const PEER_TUNED_EXTRAS = ['--protobuf', '--retry-interval-start', '1s', '--retry-interval-max', '5m', '--failed-threshold', '0'];
+
 export function peerTunedSettings(t: PeerTuning, kind: ContenderKind = 'peer-tuned'): ContenderSettings {
-  const args = ['--kube-api-qps', String(t.qps), '--kube-api-burst', String(t.burst), '--threadiness', String(t.threads)];
+  const args = ['--kube-api-qps', String(t.qps), '--kube-api-burst', String(t.burst), '--threadiness', String(t.threads), ...PEER_TUNED_EXTRAS];
   if (t.pvSaveQps && t.pvSaveQps > 0) args.push('--pv-save-qps', String(t.pvSaveQps));
-  return { kind, runner: 'peer', describe: `peer tuned: ${args.join(' ')}`, args };
+  return { kind, runner: 'peer', describe: `peer tuned as external-provisioner tunes it: ${args.join(' ')}; one shared Datera login`, args };
+}
+
+/** The ideal provisioner (bench/lib/ideal.ts): the PV controller's annotation, one PV write, one event; no Datera. */
+export function idealSettings(): ContenderSettings {
+  return {
+    kind: 'ideal',
+    runner: 'ideal',
+    describe: 'ideal provisioner: waits for the PV controller\'s storage-provisioner annotation, writes the PV (finalizer, claimRef with uid) and one event, no Datera calls; on release removes the finalizer and deletes the PV (bench/lib/ideal.ts, undici keep-alive, no rate limit)',
+    args: [],
+  };
 }
 
 export function floorSettings(): ContenderSettings {
@@ -177,7 +214,7 @@ export async function startContender(i: StartInput): Promise<Running> {
       [
         ...(i.settings.nodeArgs ?? []),
         ...(process.env.BENCH_OURS_NODE_ARGS ?? '').split(' ').filter(Boolean),
-        ...entry,
+        ...entry.args,
         '--provisioner-name', i.provisionerName,
         '--namespace', i.namespace,
         '--kubeconfig', i.kubeconfig,
@@ -187,7 +224,7 @@ export async function startContender(i: StartInput): Promise<Running> {
         '--credentials-dir', '/nonexistent',
         ...i.settings.args,
       ],
-      { cwd: i.repoRoot, env: { DAT_MGMT: i.simUrl, DAT_USER: SIM_USER.name, DAT_PASS: SIM_USER.password, LOG_LEVEL: 'info' }, logFile: i.logFile },
+      { cwd: i.repoRoot, env: { ...entry.env, DAT_MGMT: i.simUrl, DAT_USER: SIM_USER.name, DAT_PASS: SIM_USER.password, LOG_LEVEL: 'info' }, logFile: i.logFile },
     );
     await proc.waitFor(/"message":"provisioner running"/, 120_000);
     const readyMs = Date.now() - startedAt;
@@ -202,6 +239,17 @@ export async function startContender(i: StartInput): Promise<Running> {
     return { settings: i.settings, proc, httpUrl: `http://127.0.0.1:${port}`, startedAt, readyMs, ...(config ? { config } : {}) };
   }
   if (i.settings.runner === 'floor') throw new Error('the floor has no process');
+  if (i.settings.runner === 'ideal') {
+    const startedAt = Date.now();
+    const proc = startChild(
+      'ideal',
+      process.execPath,
+      [(snapshot ?? takeSnapshot(i.repoRoot, join(i.repoRoot, 'bench/results/tmp/snapshot'))).idealEntry, '--kubeconfig', i.kubeconfig, '--provisioner', i.provisionerName, '--namespace', i.namespace, '--backstore-server', i.simUrl],
+      { cwd: i.repoRoot, logFile: i.logFile },
+    );
+    await proc.waitFor(/ideal provisioner running/, 120_000);
+    return { settings: i.settings, proc, startedAt, readyMs: Date.now() - startedAt };
+  }
   const bin = peerBinary(i.repoRoot);
   const startedAt = Date.now();
   const proc = startChild(
@@ -221,12 +269,16 @@ export async function startContender(i: StartInput): Promise<Running> {
 }
 
 /** Our /metrics: Kubernetes API requests by "verb resource", and Datera calls by "method route". */
-export async function scrapeOurs(httpUrl: string): Promise<{ kube: Record<string, number>; datera: Record<string, number> }> {
+export async function scrapeOurs(httpUrl: string): Promise<{ kube: Record<string, number>; datera: Record<string, number>; eventsDropped?: Record<string, number> }> {
   const res = await request(`${httpUrl}/metrics`);
   const text = await res.body.text();
   const kube: Record<string, number> = {};
   const datera: Record<string, number> = {};
+  const eventsDropped: Record<string, number> = {};
   for (const line of text.split('\n')) {
+    // Any counter of dropped events, whatever its name (none in the shipped build at the time of writing).
+    const d = /^(\w*event\w*drop\w*|\w*drop\w*event\w*)(\{.*\})? (\S+)$/.exec(line);
+    if (d) eventsDropped[d[1]! + (d[2] ?? '')] = Number(d[3]);
     let m = /^kubernetes_api_requests_total\{(.*)\} (\S+)$/.exec(line);
     if (m) {
       const l = labels(m[1]!);
@@ -241,7 +293,7 @@ export async function scrapeOurs(httpUrl: string): Promise<{ kube: Record<string
       datera[k] = (datera[k] ?? 0) + Number(m[2]);
     }
   }
-  return { kube, datera };
+  return { kube, datera, ...(Object.keys(eventsDropped).length ? { eventsDropped } : {}) };
 }
 
 function labels(s: string): Record<string, string> {

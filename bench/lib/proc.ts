@@ -171,3 +171,35 @@ export function startChild(name: string, cmd: string, args: string[], opts: { en
     },
   };
 }
+
+/** The control-plane components measured per run, by the name the testplane launcher runs them under. */
+export const PLANE_COMPONENTS = ['kube-apiserver', 'etcd', 'kube-controller-manager'] as const;
+export type PlaneComponent = (typeof PLANE_COMPONENTS)[number];
+
+/**
+ * Pids of etcd, kube-apiserver and kube-controller-manager among the children of the testplane
+ * launcher `launcherPid` (spec/cluster/plane: it runs each as `<itself> <component> ...`, or the
+ * envtest binary named after the component). Components it cannot find are left out.
+ */
+export function planePids(launcherPid: number): Partial<Record<PlaneComponent, number>> {
+  const out: Partial<Record<PlaneComponent, number>> = {};
+  for (const pid of children(launcherPid)) {
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const words = argv.slice(0, 2).map((a) => a.split('/').pop()!);
+    const name = PLANE_COMPONENTS.find((c) => words.includes(c));
+    if (name && out[name] === undefined) out[name] = pid;
+  }
+  return out;
+}
+
+/** utime + stime seconds of each component now (a component that is gone reads 0). */
+export function planeCpu(pids: Partial<Record<PlaneComponent, number>>): Record<PlaneComponent, number> {
+  const out = { 'kube-apiserver': 0, etcd: 0, 'kube-controller-manager': 0 } as Record<PlaneComponent, number>;
+  for (const c of PLANE_COMPONENTS) if (pids[c] !== undefined) out[c] = procStats(pids[c]!).cpuSec;
+  return out;
+}

@@ -340,6 +340,10 @@ func main() {
 	threads := flag.Int("threadiness", controller.DefaultThreadiness, "claim and volume workers (library default 4)")
 	pvLimiterQPS := flag.Float64("pv-save-qps", 0, "> 0: save PVs in the background (CreateProvisionedPVLimiter) at this rate")
 	datConns := flag.Int("datera-connections", 64, "idle keep-alive connections kept to Datera")
+	protobuf := flag.Bool("protobuf", false, "talk protobuf to the API server for core types (as external-provisioner does); default JSON")
+	retryStart := flag.Duration("retry-interval-start", 0, "> 0: claim and volume queues retry failures after this, doubling up to --retry-interval-max (external-provisioner: 1s); 0 keeps the library's limiter")
+	retryMax := flag.Duration("retry-interval-max", 5*time.Minute, "longest retry interval with --retry-interval-start (external-provisioner: 5m)")
+	failedThreshold := flag.Int("failed-threshold", -1, ">= 0: FailedProvisionThreshold and FailedDeleteThreshold (0 = retry forever, as external-provisioner); -1 keeps the library's 15")
 	klog.InitFlags(nil)
 	flag.Parse()
 	if *password == "" {
@@ -357,6 +361,10 @@ func main() {
 		cfg.Burst = *burst
 	}
 	cfg.UserAgent = "datera-bench-peer"
+	if *protobuf {
+		cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+		cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	}
 	cs := kubernetes.NewForConfigOrDie(cfg)
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -378,6 +386,12 @@ func main() {
 		controller.Threadiness(*threads),
 		controller.AddFinalizer(true),
 	}
+	if *retryStart > 0 {
+		opts = append(opts, controller.RateLimiter(workqueue.NewTypedItemExponentialFailureRateLimiter[string](*retryStart, *retryMax)))
+	}
+	if *failedThreshold >= 0 {
+		opts = append(opts, controller.FailedProvisionThreshold(*failedThreshold), controller.FailedDeleteThreshold(*failedThreshold))
+	}
 	if *pvLimiterQPS > 0 {
 		opts = append(opts, controller.CreateProvisionedPVLimiter(workqueue.NewTypedMaxOfRateLimiter(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 10*time.Second),
@@ -386,6 +400,7 @@ func main() {
 	}
 	p := &peer{name: *name, dat: dat, endpoint: *endpoint, secretName: "datera-credentials", secretNS: *namespace}
 	pc := controller.NewProvisionController(ctx, cs, *name, p, opts...)
-	klog.InfoS("bench-peer running", "provisioner", *name, "qps", cfg.QPS, "burst", cfg.Burst, "threadiness", *threads, "pvSaveQPS", *pvLimiterQPS)
+	klog.InfoS("bench-peer running", "provisioner", *name, "qps", cfg.QPS, "burst", cfg.Burst, "threadiness", *threads, "pvSaveQPS", *pvLimiterQPS,
+		"contentType", cfg.ContentType, "retryIntervalStart", *retryStart, "retryIntervalMax", *retryMax, "failedThreshold", *failedThreshold)
 	pc.Run(ctx)
 }
