@@ -11,8 +11,8 @@
 // ProvisioningSucceeded event (a Provisioning event only for slow or retried attempts). No reads
 // outside the watches, except credential Secrets named by a class (cached).
 import type {
-  CoreV1Api,
   V1ConfigMap,
+  V1DeleteOptions,
   V1PersistentVolume,
   V1PersistentVolumeClaim,
   V1StorageClass,
@@ -55,14 +55,27 @@ export interface ControllerOptions {
   orphanSweep?: OrphanSweepOptions;
 }
 
+/**
+ * The Kubernetes calls the controller makes, in CoreV1Api's argument shapes: client-node's
+ * CoreV1Api fits, and so does the plain-JSON KubeRest (lib/kube/rest.ts) the process uses.
+ * Results of writes are not read.
+ */
+export interface VolumeApi {
+  createPersistentVolume(a: { body: V1PersistentVolume }): Promise<unknown>;
+  deletePersistentVolume(a: { name: string; body?: V1DeleteOptions }): Promise<unknown>;
+  /** Called with a JSON patch (an array body) and client-node's JSON-patch header options. */
+  patchPersistentVolume(a: { name: string; body: object }, options?: ReturnType<typeof setHeaderOptions>): Promise<unknown>;
+  readPersistentVolume?(a: { name: string }): Promise<V1PersistentVolume>;
+  readNamespacedPersistentVolumeClaim?(a: { name: string; namespace: string }): Promise<V1PersistentVolumeClaim>;
+}
+
 export interface ControllerDeps {
   /**
    * Kubernetes writes, and the reads that confirm a claim or PV is really gone before a Datera
    * volume is deleted for that reason (the caches may be behind). Without the reads (some tests),
    * the caches alone decide.
    */
-  core: Pick<CoreV1Api, 'createPersistentVolume' | 'deletePersistentVolume' | 'patchPersistentVolume'> &
-    Partial<Pick<CoreV1Api, 'readPersistentVolume' | 'readNamespacedPersistentVolumeClaim'>>;
+  core: VolumeApi;
   claims: Informer<V1PersistentVolumeClaim>;
   volumes: Informer<V1PersistentVolume>;
   classes: Informer<V1StorageClass>;
