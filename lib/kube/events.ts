@@ -9,7 +9,7 @@
 // serialized, and repeats that arrive while a write is in flight are coalesced into the next
 // write. `flush()` waits for every write started so far (tests, graceful shutdown).
 import { hostname } from 'node:os';
-import { PatchStrategy, setHeaderOptions, type CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type CoreV1Event } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import { nullLogger, type Logger } from '../observability/logger.js';
 import { describeError, isAlreadyExists, isNotFound } from './errors.js';
@@ -23,8 +23,17 @@ export interface EventSubject {
   metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string };
 }
 
+/**
+ * The event calls, in CoreV1Api's argument shapes (CoreV1Api fits, and so does KubeRest). Patches
+ * are JSON merge patches, sent with client-node's merge-patch header options.
+ */
+export interface EventApi {
+  createNamespacedEvent(a: { namespace: string; body: CoreV1Event }): Promise<unknown>;
+  patchNamespacedEvent(a: { name: string; namespace: string; body: object }, options?: ReturnType<typeof setHeaderOptions>): Promise<unknown>;
+}
+
 export interface EventRecorderOptions {
-  core: Pick<CoreV1Api, 'createNamespacedEvent' | 'patchNamespacedEvent'>;
+  core: EventApi;
   /** `source.component`, e.g. 'datera.io/provisioner-datera_<host>_<uuid>' as the Go library does. */
   component: string;
   /** `reportingComponent`; defaults to `component`. */

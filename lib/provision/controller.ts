@@ -11,8 +11,8 @@
 // ProvisioningSucceeded event (a Provisioning event only for slow or retried attempts). No reads
 // outside the watches, except credential Secrets named by a class (cached).
 import type {
-  CoreV1Api,
   V1ConfigMap,
+  V1DeleteOptions,
   V1PersistentVolume,
   V1PersistentVolumeClaim,
   V1StorageClass,
@@ -55,14 +55,27 @@ export interface ControllerOptions {
   orphanSweep?: OrphanSweepOptions;
 }
 
+/**
+ * The Kubernetes calls the controller makes, in CoreV1Api's argument shapes: client-node's
+ * CoreV1Api fits, and so does the plain-JSON KubeRest (lib/kube/rest.ts) the process uses.
+ * Results of writes are not read.
+ */
+export interface VolumeApi {
+  createPersistentVolume(a: { body: V1PersistentVolume }): Promise<unknown>;
+  deletePersistentVolume(a: { name: string; body?: V1DeleteOptions }): Promise<unknown>;
+  /** Called with a JSON patch (an array body) and client-node's JSON-patch header options. */
+  patchPersistentVolume(a: { name: string; body: object }, options?: ReturnType<typeof setHeaderOptions>): Promise<unknown>;
+  readPersistentVolume?(a: { name: string }): Promise<V1PersistentVolume>;
+  readNamespacedPersistentVolumeClaim?(a: { name: string; namespace: string }): Promise<V1PersistentVolumeClaim>;
+}
+
 export interface ControllerDeps {
   /**
    * Kubernetes writes, and the reads that confirm a claim or PV is really gone before a Datera
    * volume is deleted for that reason (the caches may be behind). Without the reads (some tests),
    * the caches alone decide.
    */
-  core: Pick<CoreV1Api, 'createPersistentVolume' | 'deletePersistentVolume' | 'patchPersistentVolume'> &
-    Partial<Pick<CoreV1Api, 'readPersistentVolume' | 'readNamespacedPersistentVolumeClaim'>>;
+  core: VolumeApi;
   claims: Informer<V1PersistentVolumeClaim>;
   volumes: Informer<V1PersistentVolume>;
   classes: Informer<V1StorageClass>;
@@ -116,6 +129,14 @@ export class ProvisionController {
   readonly #provisioned = new Set<string>();
   /** PVs whose app instance this process deleted: a re-run while the cache catches up skips Datera. */
   readonly #reclaimed = new Set<string>();
+  /**
+   * PV name -> uid of the PV this process sent a successful DELETE for. The finalizer patch just
+   * before it comes back as an update that re-runs the PV's key while the cache still shows the
+   * PV without a deletion timestamp; that re-run must not send the DELETE again. Cleared by the
+   * PV's delete event. In memory only: after a restart the listed PV carries its deletion
+   * timestamp (or is gone), which stops a second DELETE the same way.
+   */
+  readonly #pvDeleteSent = new Map<string, string>();
   /** Claim uids that failed with a final error: retried at once when classes or templates change. */
   readonly #finalFailures = new Set<string>();
   #templates: TemplateSet = { templates: new Map() };
@@ -221,6 +242,7 @@ export class ProvisionController {
     volumes.on('delete', (pv) => {
       this.queue.forget(VOLUME_KEY + pv.metadata!.name!);
       this.#reclaimed.delete(pv.metadata!.name!);
+      this.#pvDeleteSent.delete(pv.metadata!.name!);
       // A PV removed before its claim bound: the claim needs a volume again.
       const uid = pv.spec?.claimRef?.uid;
       if (uid && this.#provisioned.delete(uid) && this.#pending.has(uid)) this.queue.add(CLAIM + uid);
@@ -589,7 +611,15 @@ export class ProvisionController {
     const out = await this.#removeFinalizer(pv, log);
     if (out.kind !== 'done') return out;
     try {
-      if (!deleting) await this.#d.core.deletePersistentVolume({ name }).catch((e: unknown) => (isKubeNotFound(e) ? undefined : Promise.reject(e)));
+      const uid = pv.metadata?.uid;
+      if (!deleting && !(uid && this.#pvDeleteSent.get(name) === uid)) {
+        // Preconditioned on the uid: a stale cache never deletes a newer PV of the same name
+        // (409: the PV we saw is gone, which is what the delete wanted).
+        await this.#d.core
+          .deletePersistentVolume({ name, ...(uid ? { body: { preconditions: { uid } } } : {}) })
+          .catch((e: unknown) => (isKubeNotFound(e) || (uid && isKubeConflict(e)) ? undefined : Promise.reject(e)));
+        if (uid) this.#pvDeleteSent.set(name, uid);
+      }
     } catch (err) {
       log.warn('deleting the PV failed; will retry', { error: describeFailure(err) });
       return { kind: 'retry', error: err };

@@ -95,6 +95,37 @@ describe('e2e: provisioning on a real control plane', function () {
     await waitGone(`PV ${pvName}`, () => a.core.readPersistentVolume({ name: pvName }));
   });
 
+  it('writes to Kubernetes at most twice per volume: the PV create and one event when provisioning, one finalizer patch and one PV delete when deleting', async () => {
+    /** This provisioner's own count of its Kubernetes requests (kubernetes_api_requests_total) of one verb and resource. */
+    const requests = async (verb: string, resource: string): Promise<number> => {
+      const text = await (await fetch(`${prov.httpUrl}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('kubernetes_api_requests_total{') && l.includes(`verb="${verb}"`) && l.includes(`resource="${resource}"`));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    };
+    const counts = async () => ({
+      createPV: await requests('create', 'persistentvolumes'),
+      patchPV: await requests('patch', 'persistentvolumes'),
+      deletePV: await requests('delete', 'persistentvolumes'),
+      createEvent: await requests('create', 'events'),
+      patchEvent: await requests('patch', 'events'),
+    });
+    const delta = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(a).map((k) => [k, b[k]! - a[k]!]));
+    await prov.controller.queue.idle();
+    const before = await counts();
+    await a.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: claim('counted', { className: gold }) });
+    const c = await waitBound(a, ns, 'counted');
+    const pvName = c.spec!.volumeName!;
+    await new Promise((r) => setTimeout(r, 1000)); // late watch events would bring late writes
+    await prov.controller.queue.idle();
+    const provisioned = await counts();
+    expect(delta(before, provisioned)).to.deep.equal({ createPV: 1, patchPV: 0, deletePV: 0, createEvent: 1, patchEvent: 0 });
+    await a.core.deleteNamespacedPersistentVolumeClaim({ name: 'counted', namespace: ns });
+    await waitGone(`PV ${pvName}`, () => a.core.readPersistentVolume({ name: pvName }));
+    await new Promise((r) => setTimeout(r, 1000));
+    await prov.controller.queue.idle();
+    expect(delta(provisioned, await counts())).to.deep.equal({ createPV: 0, patchPV: 1, deletePV: 1, createEvent: 0, patchEvent: 0 });
+  });
+
   it('keeps the app instance and the PV when a Retain-policy claim is deleted', async () => {
     await a.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: claim('to-retain', { className: retain }) });
     const c = await waitBound(a, ns, 'to-retain');

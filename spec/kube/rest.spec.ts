@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: Apache-2.0
+// KubeRest: the hot-path calls as plain JSON over keep-alive undici connections, against a real
+// local HTTP server (undici does not go through nock's interceptor).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { expect } from 'chai';
+import { RateLimiter } from '../../lib/kube/client.js';
+import { isAlreadyExists, isConflict, isGone, isNotFound, isTransient, statusOf } from '../../lib/kube/errors.js';
+import { KubeApiError, KubeRest } from '../../lib/kube/rest.js';
+import { testKubeConfig, waitFor } from './helpers.js';
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+describe('kube/rest (plain-JSON hot-path calls)', () => {
+  let server: Server;
+  let url: string;
+  let seen: Seen[];
+  let connections: number;
+  /** The next reply: status and body; default 201 with an object echo. */
+  let reply: { status: number; body: string; delayMs?: number } | undefined;
+  /** Answers watch requests (?watch=true) when set. */
+  let onWatch: ((res: ServerResponse) => void) | undefined;
+  let rest: KubeRest;
+
+  before(async () => {
+    server = createServer((req, res) => {
+      if (onWatch && req.url!.includes('watch=true')) {
+        seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: '' });
+        onWatch(res);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        const r = reply ?? { status: 200, body: JSON.stringify({ kind: 'PersistentVolume', metadata: { name: 'echo' } }) };
+        reply = undefined;
+        const send = () => {
+          res.statusCode = r.status;
+          res.setHeader('content-type', 'application/json');
+          res.end(r.body);
+        };
+        if (r.delayMs) setTimeout(send, r.delayMs);
+        else send();
+      });
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  beforeEach(() => {
+    seen = [];
+    connections = 0;
+    reply = undefined;
+    onWatch = undefined;
+  });
+  afterEach(async () => {
+    await rest?.close();
+  });
+
+  it('sends the PV create, JSON patch, delete with preconditions and event merge patch with their content types, the token and the User-Agent', async () => {
+    rest = new KubeRest(testKubeConfig(url), { userAgent: 'datera-provisioner/test' });
+    await rest.createPersistentVolume({ body: { metadata: { name: 'pvc-1' } } });
+    await rest.patchPersistentVolume({ name: 'pvc-1', body: [{ op: 'remove', path: '/metadata/finalizers/0' }] });
+    await rest.deletePersistentVolume({ name: 'pvc-1', body: { preconditions: { uid: 'u1' } } });
+    await rest.patchNamespacedEvent({ name: 'e.1', namespace: 'ns', body: { count: 2 } });
+    await rest.createNamespacedEvent({ namespace: 'ns', body: { metadata: { name: 'e.2' }, involvedObject: {} } });
+    expect(seen.map((s) => `${s.method} ${s.url} ${s.headers['content-type']} ${s.body}`)).to.deep.equal([
+      'POST /api/v1/persistentvolumes application/json {"metadata":{"name":"pvc-1"}}',
+      'PATCH /api/v1/persistentvolumes/pvc-1 application/json-patch+json [{"op":"remove","path":"/metadata/finalizers/0"}]',
+      'DELETE /api/v1/persistentvolumes/pvc-1 application/json {"preconditions":{"uid":"u1"}}',
+      'PATCH /api/v1/namespaces/ns/events/e.1 application/merge-patch+json {"count":2}',
+      'POST /api/v1/namespaces/ns/events application/json {"metadata":{"name":"e.2"},"involvedObject":{}}',
+    ]);
+    for (const s of seen) {
+      expect(s.headers.authorization).to.equal('Bearer test-token');
+      expect(s.headers['user-agent']).to.equal('datera-provisioner/test');
+      expect(s.headers.accept).to.equal('application/json');
+    }
+  });
+
+  it('resolves writes to undefined (the echo is not parsed) and reads to the parsed object', async () => {
+    rest = new KubeRest(testKubeConfig(url));
+    expect(await rest.createPersistentVolume({ body: { metadata: { name: 'pvc-1' } } })).to.equal(undefined);
+    reply = { status: 200, body: JSON.stringify({ kind: 'PersistentVolumeClaim', metadata: { name: 'c', uid: 'u' } }) };
+    expect(await rest.readNamespacedPersistentVolumeClaim({ name: 'c', namespace: 'ns' })).to.deep.equal({ kind: 'PersistentVolumeClaim', metadata: { name: 'c', uid: 'u' } });
+    expect(seen[1]!.url).to.equal('/api/v1/namespaces/ns/persistentvolumeclaims/c');
+  });
+
+  it('rejects a non-2xx reply with a KubeApiError that the error helpers classify by its Status', async () => {
+    rest = new KubeRest(testKubeConfig(url));
+    const fail = async (status: number, reason: string, call: () => Promise<unknown>) => {
+      reply = { status, body: JSON.stringify({ kind: 'Status', code: status, reason, message: `${reason} here` }) };
+      return call().then(() => expect.fail('resolved'), (e: unknown) => e);
+    };
+    const exists = await fail(409, 'AlreadyExists', () => rest.createPersistentVolume({ body: { metadata: { name: 'x' } } }));
+    expect(exists).to.be.instanceOf(KubeApiError);
+    expect(isAlreadyExists(exists)).to.equal(true);
+    expect(isConflict(exists)).to.equal(false);
+    expect(statusOf(exists)).to.deep.equal({ code: 409, reason: 'AlreadyExists', message: 'AlreadyExists here' });
+    expect(isNotFound(await fail(404, 'NotFound', () => rest.readPersistentVolume({ name: 'x' })))).to.equal(true);
+    expect(isConflict(await fail(409, 'Conflict', () => rest.deletePersistentVolume({ name: 'x' })))).to.equal(true);
+    expect(isTransient(await fail(503, 'ServiceUnavailable', () => rest.patchPersistentVolume({ name: 'x', body: [] })))).to.equal(true);
+    reply = { status: 500, body: 'not json' };
+    const plain = await rest.deletePersistentVolume({ name: 'x' }).then(() => undefined, (e: unknown) => e);
+    expect(statusOf(plain)).to.deep.equal({ code: 500, message: 'HTTP 500' });
+  });
+
+  it('sends 10 sequential calls over at most 2 keep-alive connections (undici may open a second while the first finishes a response)', async () => {
+    rest = new KubeRest(testKubeConfig(url));
+    for (let i = 0; i < 10; i++) await rest.createPersistentVolume({ body: { metadata: { name: `pvc-${i}` } } });
+    expect(seen).to.have.length(10);
+    expect(connections).to.be.within(1, 2);
+  });
+
+  it('waits for the rate limiter and reports each request as verb and resource; withLimiter shares the connection pool', async () => {
+    const acquired: string[] = [];
+    const limiter = new RateLimiter(0, 1);
+    const events = new RateLimiter(0, 1);
+    limiter.acquire = async () => void acquired.push('pv');
+    events.acquire = async () => void acquired.push('event');
+    const counted: string[] = [];
+    rest = new KubeRest(testKubeConfig(url), { limiter, onRequest: (v, r) => counted.push(`${v} ${r}`) });
+    const eventRest = rest.withLimiter(events);
+    await rest.deletePersistentVolume({ name: 'pvc-1' });
+    await eventRest.createNamespacedEvent({ namespace: 'ns', body: {} as never });
+    expect(acquired).to.deep.equal(['pv', 'event']);
+    expect(counted).to.deep.equal(['delete persistentvolumes', 'create events']);
+    await rest.deletePersistentVolume({ name: 'pvc-2' });
+    await eventRest.createNamespacedEvent({ namespace: 'ns', body: {} as never });
+    expect(connections, 'one pool for both views').to.be.within(1, 2);
+  });
+
+  it('aborts a request that exceeds timeoutMs with a transient error', async () => {
+    rest = new KubeRest(testKubeConfig(url), { timeoutMs: 50 });
+    reply = { status: 200, body: '{}', delayMs: 500 };
+    const err = await rest.createPersistentVolume({ body: {} }).then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(Error);
+    expect(isTransient(err)).to.equal(true);
+  });
+
+  describe('watch (the informer\'s WatchLike)', () => {
+    const collect = () => {
+      const got: string[] = [];
+      const ends: unknown[] = [];
+      return { got, ends, cb: (type: string, obj: unknown) => got.push(`${type} ${(obj as { metadata: { name: string } }).metadata.name}`), done: (err: unknown) => ends.push(err) };
+    };
+
+    it('sends the query with watch=true, delivers each event line (also one split across chunks), skips blank and broken lines, and calls done(null) once at the end', async () => {
+      onWatch = (res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('\n{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n{"type":"MODI');
+        setTimeout(() => {
+          res.write('FIED","object":{"metadata":{"name":"a"}}}\nnot json\n');
+          res.end('{"type":"DELETED","object":{"metadata":{"name":"a"}}}\n');
+        }, 20);
+      };
+      rest = new KubeRest(testKubeConfig(url));
+      const c = collect();
+      await rest.watch('/api/v1/persistentvolumes', { resourceVersion: '7', allowWatchBookmarks: true, labelSelector: undefined }, c.cb, c.done);
+      await waitFor(() => c.ends.length > 0, 'watch end');
+      expect(c.got).to.deep.equal(['ADDED a', 'MODIFIED a', 'DELETED a']);
+      expect(c.ends).to.deep.equal([null]);
+      expect(seen[0]!.url).to.equal('/api/v1/persistentvolumes?watch=true&resourceVersion=7&allowWatchBookmarks=true');
+      expect(seen[0]!.headers.authorization).to.equal('Bearer test-token');
+    });
+
+    it('a non-200 reply calls done with an error carrying the status (410 Gone is recognised)', async () => {
+      onWatch = (res) => {
+        res.writeHead(410, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' }));
+      };
+      rest = new KubeRest(testKubeConfig(url));
+      const c = collect();
+      await rest.watch('/api/v1/persistentvolumes', {}, c.cb, c.done);
+      expect(c.ends).to.have.length(1);
+      expect(isGone(c.ends[0])).to.equal(true);
+      expect(statusOf(c.ends[0])).to.deep.equal({ code: 410, reason: 'Expired', message: 'too old resource version' });
+    });
+
+    it('aborting the returned controller ends an open stream with done(null); a handler that throws ends the watch with its error', async () => {
+      onWatch = (res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n');
+      };
+      rest = new KubeRest(testKubeConfig(url));
+      const c = collect();
+      const ctrl = await rest.watch('/api/v1/persistentvolumes', {}, c.cb, c.done);
+      await waitFor(() => c.got.length === 1, 'first event');
+      ctrl.abort();
+      await waitFor(() => c.ends.length > 0, 'watch end');
+      expect(c.ends).to.deep.equal([null]);
+
+      const boom = new Error('handler bug');
+      const ends: unknown[] = [];
+      await rest.watch('/api/v1/persistentvolumes', {}, () => { throw boom; }, (e) => ends.push(e));
+      await waitFor(() => ends.length > 0, 'watch end after a throwing handler');
+      expect(ends).to.deep.equal([boom]);
+    });
+  });
+
+  it('refuses a cluster reached through a proxy (those stay on the typed clients)', () => {
+    const kc = testKubeConfig(url);
+    kc.clusters[0] = { ...kc.clusters[0]!, proxyUrl: 'http://proxy:3128' };
+    expect(KubeRest.supports(kc)).to.equal(false);
+    expect(KubeRest.supports(testKubeConfig(url))).to.equal(true);
+    expect(() => new KubeRest(kc)).to.throw(/proxy/);
+  });
+});
