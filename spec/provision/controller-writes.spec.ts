@@ -5,36 +5,21 @@
 // with in-memory caches and a recording Kubernetes API (harness.ts) against the Datera simulator.
 import { expect } from 'chai';
 import type { V1PersistentVolume } from '@kubernetes/client-node';
-import { DateraClient } from '../../lib/datera/client.js';
-import { DateraSimulator } from '../../lib/sim/server.js';
 import { PROVISIONER, newClaim, newStorageClass, newVolume } from '../support/builders.js';
-import { CLUSTER_ID, apiError, newHarness, type Harness } from './harness.js';
+import { CLUSTER_ID, apiError, newHarness, useSimulator, type Harness } from './harness.js';
 
 const AI_BODY = { storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] };
 const FINALIZER = 'external-provisioner.volume.kubernetes.io/finalizer';
 
 describe('provisioning controller: Kubernetes writes per volume', function () {
   this.timeout(20_000);
-  let sim: DateraSimulator;
-  let simUrl: string;
-  let direct: DateraClient;
+  const fx = useSimulator();
   let h: Harness;
   /** Every PV delete request as the controller sent it (name and options body). */
   let deletes: Array<{ name: string; body?: unknown }>;
 
-  before(async () => {
-    sim = new DateraSimulator({ users: [{ name: 'admin', password: 'secret_pw1' }] });
-    simUrl = await sim.start();
-    direct = new DateraClient({ endpoint: simUrl, username: 'admin', password: 'secret_pw1' });
-  });
-  after(async () => {
-    await direct.close();
-    await sim.stop();
-  });
   beforeEach(() => {
-    sim.reset();
-    sim.setFaults({});
-    h = newHarness(sim, simUrl);
+    h = newHarness(fx.sim, fx.url);
     deletes = [];
     const recordDelete = h.core.deletePersistentVolume;
     h.core.deletePersistentVolume = async (a: { name: string; body?: unknown }) => {
@@ -50,11 +35,11 @@ describe('provisioning controller: Kubernetes writes per volume', function () {
 
   /** Kubernetes writes so far: PV creates, patches and deletes, and events. */
   const writes = () => [...h.core.calls.map((c) => c.op).filter((op) => op !== 'readPV' && op !== 'readPVC'), ...h.events.map((e) => `event ${e.reason}`)];
-  const dateraDeletes = () => sim.calls().filter((c) => c.method === 'DELETE' && c.path.includes('/app_instances/'));
+  const dateraDeletes = () => fx.sim.calls().filter((c) => c.method === 'DELETE' && c.path.includes('/app_instances/'));
   const ours = (name: string) => ({ 'k8s-provisioner': PROVISIONER, 'k8s-pv': name, 'k8s-claim-uid': `uid-claim-${name}`, 'k8s-cluster-id': CLUSTER_ID });
   const tag = async (name: string) => {
-    await direct.createAppInstance({ name, ...AI_BODY });
-    await direct.putMetadata(name, ours(name));
+    await fx.direct.createAppInstance({ name, ...AI_BODY });
+    await fx.direct.putMetadata(name, ours(name));
   };
   const released = (name: string, o: Parameters<typeof newVolume>[1] = {}): V1PersistentVolume => {
     const pv = newVolume(name, { phase: 'Released', ...o });
@@ -157,10 +142,10 @@ describe('provisioning controller: Kubernetes writes per volume', function () {
     await h.settle();
     h.volumes.set(next(pv, '3', { finalizers: ['kubernetes.io/pv-protection'], deletionTimestamp: new Date() }));
     await h.settle();
-    const dateraCalls = sim.calls().length;
+    const dateraCalls = fx.sim.calls().length;
     await h.restart();
     await h.settle();
     expect(writes()).to.deep.equal(['patchPV', 'deletePV']);
-    expect(sim.calls().length).to.equal(dateraCalls);
+    expect(fx.sim.calls().length).to.equal(dateraCalls);
   });
 });

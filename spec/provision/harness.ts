@@ -4,7 +4,7 @@
 // ownership and orphan-sweep specs.
 import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { DateraClient } from '../../lib/datera/client.js';
-import type { DateraSimulator } from '../../lib/sim/server.js';
+import { DateraSimulator } from '../../lib/sim/server.js';
 import type { Informer } from '../../lib/kube/informer.js';
 import { nullLogger, type Logger } from '../../lib/observability/logger.js';
 import { Metrics } from '../../lib/observability/metrics.js';
@@ -166,4 +166,26 @@ export function newHarness(sim: DateraSimulator, simUrl: string, options: Partia
 export async function eventually(_h: Harness, cond: () => boolean, ms = 3000): Promise<void> {
   const until = Date.now() + ms;
   while (!cond() && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+}
+
+/**
+ * One simulator for a describe block (admin / secret_pw1), reset with no faults before each
+ * test, and a client that talks to it directly (to seed app instances the controller did not make).
+ */
+export function useSimulator(): { readonly sim: DateraSimulator; readonly url: string; readonly direct: DateraClient } {
+  const s = {} as { sim: DateraSimulator; url: string; direct: DateraClient };
+  before(async () => {
+    s.sim = new DateraSimulator({ users: [{ name: 'admin', password: 'secret_pw1' }] });
+    s.url = await s.sim.start();
+    s.direct = new DateraClient({ endpoint: s.url, username: 'admin', password: 'secret_pw1' });
+  });
+  after(async () => {
+    await s.direct?.close();
+    await s.sim?.stop();
+  });
+  beforeEach(() => {
+    s.sim.reset();
+    s.sim.setFaults({});
+  });
+  return s;
 }
