@@ -220,11 +220,14 @@ export class KubeRest {
       res.body.setEncoding('utf8');
       let pending = '';
       res.body.on('data', (chunk: string) => {
-        pending += chunk;
+        // One event per line; a chunk can hold many lines and a line can span chunks. Lines are
+        // cut by position and the unfinished tail kept once per chunk (no copy per line).
+        const text = pending + chunk;
+        let start = 0;
         let nl: number;
-        while ((nl = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
+        while ((nl = text.indexOf('\n', start)) >= 0) {
+          const line = text.slice(start, nl);
+          start = nl + 1;
           if (line.trim() === '') continue;
           let ev: { type?: unknown; object?: unknown };
           try {
@@ -240,6 +243,7 @@ export class KubeRest {
             return;
           }
         }
+        pending = start === 0 ? text : text.slice(start);
       });
       res.body.on('end', () => finish(null));
       res.body.on('close', () => finish(null));
@@ -284,6 +288,11 @@ export class KubeRest {
       path: fullPath,
       method: method as Dispatcher.HttpMethod,
       headers,
+      // undici closes the connection after any DELETE with a body (DeleteOptions carry the uid
+      // precondition), guarding against servers that do not expect one; the API server reads it
+      // (Content-Length is sent). Without this every reclaimed PV costs a TLS handshake, and the
+      // pool kept opening connections for the requests after it.
+      reset: false,
       ...(payload !== undefined ? { body: payload } : {}),
       signal: AbortSignal.timeout(this.#o.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
     });

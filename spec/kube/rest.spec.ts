@@ -142,6 +142,15 @@ describe('kube/rest (the one plain-JSON request path)', () => {
     expect(connections).to.be.within(1, 2);
   });
 
+  it('keeps the connection after a DELETE with a body (undici would close it): 10 deletes with a uid precondition, then 10 reads, over at most 2 connections', async () => {
+    rest = new KubeRest(testKubeConfig(url));
+    for (let i = 0; i < 10; i++) await rest.deletePersistentVolume({ name: `pv-${i}`, body: { preconditions: { uid: `u-${i}` } } });
+    for (let i = 0; i < 10; i++) await rest.readPersistentVolume({ name: `pv-${i}` });
+    expect(seen.filter((r) => r.method === 'DELETE').map((r) => JSON.parse(r.body))).to.have.length(10);
+    expect(seen[0]!.headers['content-length']).to.equal(String(Buffer.byteLength(seen[0]!.body)));
+    expect(connections).to.be.within(1, 2);
+  });
+
   it('waits for the rate limiter and reports each request as verb and resource; withLimiter shares the connection pool', async () => {
     const acquired: string[] = [];
     const limiter = new RateLimiter(0, 1);
