@@ -40,6 +40,19 @@ const PARSE_OPTIONS = Object.fromEntries(
 );
 const SHORTS = new Set([...FLAGS.values()].flatMap((f) => (f.short ? [`-${f.short}`] : [])));
 
+/** An argument in place of one that is not a flag here; tokenises as one unknown option. */
+const NOT_A_FLAG = '--\0';
+
+/**
+ * argv with single-dash words such as `-leader-election` (Go's spelling of a long flag) replaced
+ * by NOT_A_FLAG: parseArgs would read them as groups of one-letter flags, a `-` inside as the end
+ * of all flags. The only one-letter flags are -h and -v, and -v takes a value (`-v4`, `-v=4`).
+ */
+function withoutShortGroups(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((a, i) => ((end < 0 || i < end) && /^-[^-v]./.test(a) ? NOT_A_FLAG : a));
+}
+
 /**
  * Reads argv. parseArgs runs in its tolerant mode only to tokenise; the checks of its strict
  * mode (unknown flags, missing values, positionals) are made here so that all of them are
@@ -47,7 +60,7 @@ const SHORTS = new Set([...FLAGS.values()].flatMap((f) => (f.short ? [`-${f.shor
  */
 export function readCommandLine(argv: readonly string[]): CommandLine {
   const out: CommandLine = { values: [], help: false, version: false, problems: [] };
-  const { tokens } = parseArgs({ args: [...argv], options: PARSE_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const { tokens } = parseArgs({ args: withoutShortGroups(argv), options: PARSE_OPTIONS, strict: false, allowPositionals: true, tokens: true });
   const reportedIndex = new Set<number>();
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!;
@@ -81,7 +94,8 @@ export function readCommandLine(argv: readonly string[]): CommandLine {
       continue;
     }
     if (known.kind !== 'bool' && !t.inlineValue && value.startsWith('-')) {
-      out.problems.push(`flag ${t.rawName} needs a value, got the flag ${value} (write ${t.rawName}=${value} for a value starting with "-")`);
+      const written = argv[t.index + 1] ?? value;
+      out.problems.push(`flag ${t.rawName} needs a value, got ${written} (write ${t.rawName}=${written} for a value starting with "-")`);
       continue;
     }
     if (t.rawName === '-v' && t.inlineValue && value.startsWith('=')) value = value.slice(1); // klog's -v=4
