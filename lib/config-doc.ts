@@ -19,8 +19,24 @@ function defaultShown(s: Setting, style: 'help' | 'readme'): string {
   return code(String(s.default));
 }
 
-function helpEntry(names: string, valueName: string, lines: string[]): string {
-  return [`  ${names}${valueName ? ` ${valueName}` : ''}`, ...lines.map((l) => `        ${l}`)].join('\n');
+const HELP_WIDTH = 100;
+const HELP_INDENT = '        ';
+
+/** Words of `text` in lines of at most HELP_WIDTH columns (a longer word gets a line of its own). */
+function wrap(text: string): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && HELP_INDENT.length + line.length + 1 + word.length > HELP_WIDTH) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return line ? [...lines, line] : lines;
+}
+
+function helpEntry(names: string, valueName: string, paragraphs: string[]): string {
+  return [`  ${names}${valueName ? ` ${valueName}` : ''}`, ...paragraphs.flatMap(wrap).map((l) => HELP_INDENT + l)].join('\n');
 }
 
 /** `--help`: every flag with its value type, description, default, environment variable and config-file key, then the aliases. */

@@ -129,9 +129,9 @@ export interface Alias {
   mapsTo: string;
 }
 
-/** The command-line flag of a setting, by key. */
+/** The command-line flag of a setting, by key, as code (`--name`). */
 export function flagOf(key: SettingKey): string {
-  return `--${SETTINGS.find((s) => s.key === key)!.flag}`;
+  return `\`--${SETTINGS.find((s) => s.key === key)!.flag}\``;
 }
 
 /** klog verbosity -> log level: klog's 0-3 are what operators run with, 4 and above is debug output. */
