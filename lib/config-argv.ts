@@ -110,9 +110,9 @@ function record(out: CommandLine, f: Flag, flag: string, raw: string): void {
     else if (parseBool(raw) === undefined) out.problems.push(`${flag}: expected true or false, got ${JSON.stringify(raw)}`);
     else out[f.meta] = parseBool(raw)!;
   } else if ('setting' in f) out.values.push({ key: f.setting.key, raw, flag });
-  else if (f.alias.target) out.values.push({ key: f.alias.target, raw, flag });
+  else if ('target' in f.alias) out.values.push({ key: f.alias.target, raw, flag });
   else {
-    const e = f.alias.expand!(raw);
+    const e = f.alias.expand(raw);
     if ('problem' in e) out.problems.push(`${flag}: ${e.problem}`);
     else for (const [key, v] of e) out.values.push({ key, raw: v, flag });
   }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Text generated from the flag table (lib/config-flags.ts): `--help`, `--version`, and README's
-// configuration table between the config-table markers. Run `npx tsx lib/config-doc.ts` after
-// changing the table to rewrite README.md (`--check`: exit 1 when README differs);
-// spec/config-doc.spec.ts fails while they differ.
+// configuration table between the config-table markers. After changing the table, run
+// `npx tsx lib/config-doc.ts` in the source tree to rewrite README.md (`--check`: exit 1 when
+// README differs); spec/config-doc.spec.ts fails while they differ.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readCommandLine } from './config-argv.js';
@@ -48,7 +48,7 @@ export function helpText(): string {
     ]),
   );
   const aliases = ALIASES.map((a) =>
-    helpEntry(`${a.short ? `-${a.short}, ` : ''}--${a.flag}`, a.valueName ?? VALUE_NAME[aliasKind(a)], [`-> ${a.mapsTo.replace(/`/g, '')}`]),
+    helpEntry(`${a.short ? `-${a.short}, ` : ''}--${a.flag}`, 'valueName' in a ? a.valueName : VALUE_NAME[aliasKind(a)], [`-> ${a.mapsTo.replace(/`/g, '')}`]),
   );
   return `datera-provisioner ${VERSION}: dynamic provisioner of Datera volumes (flexVolume datera/iscsi)
 

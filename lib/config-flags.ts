@@ -114,20 +114,18 @@ export const CREDENTIAL_ENV = { username: 'DAT_USER', password: 'DAT_PASS', ldap
 /** Setting values an alias stands for, in order, or a problem naming what is allowed. */
 type Expansion = Array<[SettingKey, string]> | { problem: string };
 
-export interface Alias {
+/**
+ * A second flag name: either a plain second name of one setting (`target`, same value rules), or
+ * a flag whose value `expand` turns into setting values (or a problem).
+ */
+export type Alias = {
   /** Flag name without the leading `--`. */
   flag: string;
   /** One-letter form (`-v`), if any. */
   short?: string;
-  /** Same value rules as this setting, when the alias is a plain second name. */
-  target?: SettingKey;
-  /** How the value is read, when the alias is not a plain second name. */
-  expand?: (value: string) => Expansion;
-  /** Name of the value in `--help` (for `expand` aliases). */
-  valueName?: string;
   /** What it maps to here, for `--help` and README. */
   mapsTo: string;
-}
+} & ({ target: SettingKey } | { expand: (value: string) => Expansion; /** Name of the value in `--help`. */ valueName: string });
 
 /** The command-line flag of a setting, by key, as code (`--name`). */
 export function flagOf(key: SettingKey): string {
@@ -173,7 +171,7 @@ export const ALIASES: readonly Alias[] = [
 
 /** The Kind of an alias's value: its target's, or a plain string. */
 export function aliasKind(a: Alias): Kind {
-  return a.target ? SETTINGS.find((s) => s.key === a.target)!.kind : 'string';
+  return 'target' in a ? SETTINGS.find((s) => s.key === a.target)!.kind : 'string';
 }
 
 // ---------------------------------------------------------------------------------------------
