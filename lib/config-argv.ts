@@ -47,10 +47,11 @@ const NOT_A_FLAG = '--\0';
  * argv with single-dash words such as `-leader-election` (Go's spelling of a long flag) replaced
  * by NOT_A_FLAG: parseArgs would read them as groups of one-letter flags, a `-` inside as the end
  * of all flags. The only one-letter flags are -h and -v, and -v takes a value (`-v4`, `-v=4`).
+ * Negative numbers (`-10`) stay: they are values.
  */
 function withoutShortGroups(argv: readonly string[]): string[] {
   const end = argv.indexOf('--');
-  return argv.map((a, i) => ((end < 0 || i < end) && /^-[^-v]./.test(a) ? NOT_A_FLAG : a));
+  return argv.map((a, i) => ((end < 0 || i < end) && /^-[^-v\d.]./.test(a) ? NOT_A_FLAG : a));
 }
 
 /**
@@ -93,7 +94,8 @@ export function readCommandLine(argv: readonly string[]): CommandLine {
       out.problems.push(`flag ${t.rawName} needs a value`);
       continue;
     }
-    if (known.kind !== 'bool' && !t.inlineValue && value.startsWith('-')) {
+    // A flag-like word (`--x`, `-x`) after a flag is a forgotten value; a negative number is a value.
+    if (known.kind !== 'bool' && !t.inlineValue && /^-(-|[^\d.])/.test(value)) {
       const written = argv[t.index + 1] ?? value;
       out.problems.push(`flag ${t.rawName} needs a value, got ${written} (write ${t.rawName}=${written} for a value starting with "-")`);
       continue;

@@ -53,6 +53,16 @@ describe('command line (parseArgs)', () => {
     );
   });
 
+  it('takes a negative number after a flag as its value, as before parseArgs', () => {
+    const cl = readCommandLine(['--kube-api-qps', '-1', '--event-qps', '-2.5']);
+    expect(cl.problems).to.deep.equal([]);
+    expect(cl.values).to.deep.equal([
+      { key: 'kubeApiQps', raw: '-1', flag: '--kube-api-qps' },
+      { key: 'eventQps', raw: '-2.5', flag: '--event-qps' },
+    ]);
+    expect(readCommandLine(['--log-level', '-v', '4']).problems[0]).to.equal('flag --log-level needs a value, got -v (write --log-level=-v for a value starting with "-")');
+  });
+
   it('reads --config, -h/--help and --version apart from the settings', () => {
     const cl = readCommandLine(['--config', '/c.yaml', '-h']);
     expect(cl).to.deep.include({ configFile: '/c.yaml', help: true, version: false, values: [], problems: [] });
