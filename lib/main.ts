@@ -3,7 +3,8 @@
 // Wiring only: config -> logger -> clients -> informers -> leader lease -> controller -> http.
 import { readFileSync } from 'node:fs';
 import { type KubernetesObject, type V1ConfigMap, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1StorageClass } from '@kubernetes/client-node';
-import { ConfigError, HELP, describeConfig, loadConfig, type Config } from './config.js';
+import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
+import { helpOrVersion } from './config-doc.js';
 import { DateraClient } from './datera/client.js';
 import { isNotFound, statusOf } from './kube/errors.js';
 import { EventRecorder } from './kube/events.js';
@@ -17,6 +18,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { ProvisionController } from './provision/controller.js';
 import { DateraConnections } from './provision/credentials.js';
+import { VERSION } from './version.js';
 
 /**
  * What the caches keep of each object: everything but managedFields and the last-applied
@@ -202,7 +204,7 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
       // the elector's own request timeout.
       api: rest.with({ limiter: undefined, timeoutMs: leaseRequestTimeoutMs(le) }),
       name: le.leaseName,
-      namespace: config.namespace,
+      namespace: le.namespace,
       identity: config.identity,
       leaseDurationMs: le.leaseDurationMs,
       renewDeadlineMs: le.renewDeadlineMs,
@@ -210,7 +212,7 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
       logger: logger.child({ subsystem: 'leader-election' }),
       onStartedLeading: () => {
         metrics.leader.set({ name: le.leaseName }, 1);
-        logger.info('became leader; starting workers', { lease: `${config.namespace}/${le.leaseName}` });
+        logger.info('became leader; starting workers', { lease: `${le.namespace}/${le.leaseName}` });
         controller.start();
       },
       onStoppedLeading: (reason) => {
@@ -274,8 +276,9 @@ export async function resolveClusterId(config: Pick<Config, 'clusterId'>, core: 
 }
 
 async function main(): Promise<void> {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    process.stdout.write(HELP);
+  const info = helpOrVersion(process.argv.slice(2));
+  if (info !== undefined) {
+    process.stdout.write(info);
     return;
   }
   let config: Config;
@@ -289,7 +292,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger({ level: config.logLevel, component: 'datera-provisioner' });
-  logger.info('starting', { config: describeConfig(config) });
+  logger.info('starting', { version: VERSION, config: describeConfig(config) });
   process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { err }));
   let running: Running;
   try {

@@ -101,15 +101,22 @@ export interface LeaderState {
 /** client-go's JitterFactor for acquire retries. */
 const JITTER_FACTOR = 1.2;
 
-/** Lease name for a provisioner name: '/' becomes '-', other invalid characters too. */
+/**
+ * The Lease name for a provisioner name: `/` becomes `-` (the name the Go provisioner library
+ * uses), then the result is made a valid DNS-1123 subdomain (lower case; other characters become
+ * `-`; every dot-separated label starts and ends with a letter or digit; at most 253 characters).
+ * Throws when nothing of the name is left; a provisioner name that passed configuration checks
+ * always yields a name.
+ */
 export function leaseNameFor(provisionerName: string): string {
-  const name = provisionerName
+  const labels = provisionerName
     .toLowerCase()
     .replace(/\//g, '-')
     .replace(/[^a-z0-9.-]/g, '-')
-    .replace(/^[^a-z0-9]+/, '')
-    .slice(0, 253)
-    .replace(/[^a-z0-9]+$/, '');
+    .split('.')
+    .map((label) => label.replace(/^-+|-+$/g, ''))
+    .filter(Boolean);
+  const name = labels.join('.').slice(0, 253).replace(/[.-]+$/, '');
   if (!name) throw new Error(`cannot derive a Lease name from ${JSON.stringify(provisionerName)}`);
   return name;
 }
