@@ -117,7 +117,9 @@ export function withReadmeTable(readme: string): string {
   return readme.slice(0, begin) + readmeTable() + readme.slice(end + README_END.length);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+// Only when run as this file: in the bundle (dist/provisioner.mjs) every module shares the
+// bundle's URL, so the URL must also name this module, or the provisioner would run this block.
+if (process.argv[1] && import.meta.url.endsWith('/config-doc.ts') && fileURLToPath(import.meta.url) === process.argv[1]) {
   const path = fileURLToPath(new URL('../README.md', import.meta.url));
   const readme = readFileSync(path, 'utf8');
   const updated = withReadmeTable(readme);

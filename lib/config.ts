@@ -9,7 +9,7 @@
 // in lib/config-flags.ts; README's "Configuration" table is generated from it (lib/config-doc.ts).
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadYaml } from '@kubernetes/client-node';
+import { parseYaml } from './yaml.js';
 import { readCommandLine } from './config-argv.js';
 import { CONFIG_FILE_ENV, CREDENTIAL_ENV, SETTINGS, convert, setKey, type Kind } from './config-flags.js';
 import { TENANT_PATH_RE, TENANT_PATH_RULE } from './datera/names.js';
@@ -157,7 +157,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (text === undefined) problems.push(`config file ${configPath} does not exist`);
     else {
       try {
-        const parsed = loadYaml(text) as unknown;
+        const parsed = parseYaml(text);
         if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
           for (const [path, v] of fileEntries(parsed as Raw, problems)) {
             const value = convert(`config file key "${path}"`, kinds.get(path)!, v, problems);

@@ -26,7 +26,7 @@
 // replicas, placement, IP pool, QoS and snapshot policies, so setting any of those alongside it
 // in any layer is an error rather than a silently ignored setting.
 
-import { loadYaml } from '@kubernetes/client-node';
+import { parseYaml } from '../yaml.js';
 import type {
   AppInstanceCreate,
   PerformancePolicy,
@@ -191,7 +191,7 @@ function readYaml(text: string): { ok: true; doc: unknown } | { ok: false; error
     return { ok: false, error: 'templates.yaml is empty; write "templates: []" to define no templates' };
   }
   try {
-    const doc = loadYaml<unknown>(text);
+    const doc = parseYaml(text);
     if (expandedSize(doc, TEMPLATES_MAX_NODES) > TEMPLATES_MAX_NODES) {
       return {
         ok: false,
