@@ -27,16 +27,20 @@ export interface SimFaults {
 }
 
 /** Thrown inside request handling to drop the connection instead of answering. */
-export class Drop {
-  constructor(readonly fault: string) {}
+export class Drop extends Error {
+  constructor(readonly fault: string) {
+    super(`injected fault: connection dropped (${fault})`);
+  }
 }
 
 /** A fault answered instead of the operation. */
-export class Answered {
+export class Answered extends Error {
   constructor(
     readonly fault: string,
     readonly answer: Answer,
-  ) {}
+  ) {
+    super(`injected fault: ${fault}`);
+  }
 }
 
 function rate(v: unknown): number {

@@ -103,7 +103,7 @@ export type SiSpec = Pick<SiRec, 'name'> &
   };
 
 /** A storage template: the part of a storage instance spec a template may set. */
-export type StorageTemplateRec = Pick<SiSpec, 'name' | 'ip_pool' | 'auth' | 'service_configuration'> & { volume_templates: VolSpec[] };
+type StorageTemplateRec = Pick<SiSpec, 'name' | 'ip_pool' | 'auth' | 'service_configuration'> & { volume_templates: VolSpec[] };
 
 export interface TemplateRec {
   name: string;

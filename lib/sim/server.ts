@@ -282,7 +282,7 @@ export class DateraSimulator {
   }
 
   private async answer(req: IncomingMessage, url: URL, method: string, call: SimCall): Promise<Answer> {
-    let dropAfter = false;
+    let dropAfter: boolean;
     try {
       ({ dropAfter } = await injectFaults(this.faults, this.random));
     } catch (err) {
