@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import winston from 'winston';
 import { createLogger } from '../observability/logger.js';
-import { DateraSimulator, type SimFaults, type SimOptions, type SimUser } from './server.js';
+import type { SimUser } from './auth.js';
+import type { SimFaults } from './faults.js';
+import { DateraSimulator, type SimOptions } from './server.js';
 
 export const USAGE = `Usage: datera-sim [options]
 

@@ -2,11 +2,69 @@
 // The API routes the simulator serves under /v2.1 and /v2.2. Route templates are spelled as the
 // cluster's /api schema keys them (`/app_instances/:id/...`), so the call log's `route` can be
 // looked up in the schema, and `schema` names the operation whose bodyParamSchema validates the
-// body (or, for collection reads, the query).
-import type { Listing, OpContext, SimState } from './state.js';
+// body (or, for collection reads, the query). Each route runs one operation of ops/.
+import type { Json, Listing, OpContext } from './model.js';
+import {
+  createAiSnapshotPolicy,
+  createAppInstance,
+  deleteAppInstance,
+  getAppInstance,
+  listAiSnapshotPolicies,
+  listAppInstances,
+  updateAppInstance,
+} from './ops/app-instances.js';
+import { createInitiator, deleteInitiator, getInitiator, listInitiators, updateInitiator } from './ops/initiators.js';
+import { getMetadata, getSiMetadata, putMetadata, putSiMetadata } from './ops/metadata.js';
+import {
+  createAiSnapshot,
+  createVolumeSnapshot,
+  deleteAiSnapshot,
+  deleteVolumeSnapshot,
+  getAiSnapshot,
+  getVolumeSnapshot,
+  listAiSnapshots,
+  listVolumeSnapshots,
+} from './ops/snapshots.js';
+import {
+  createStorageInstance,
+  deleteStorageInstance,
+  getAcl,
+  getAuth,
+  getStorageInstance,
+  listAclInitiators,
+  listStorageInstances,
+  patchAclInitiators,
+  putAcl,
+  putAuth,
+  updateStorageInstance,
+} from './ops/storage-instances.js';
+import {
+  createTenant,
+  getIpPool,
+  getPlacementPolicy,
+  getStorageNode,
+  getTenant,
+  listIpPools,
+  listPlacementPolicies,
+  listStorageNodes,
+  listTenants,
+  system,
+} from './ops/system.js';
+import { createTemplate, deleteTemplate, getTemplate, listTemplates } from './ops/templates.js';
+import {
+  createPerformancePolicy,
+  createVolume,
+  deletePerformancePolicy,
+  deleteVolume,
+  getPerformancePolicy,
+  getVolume,
+  listVolumes,
+  updatePerformancePolicy,
+  updateVolume,
+} from './ops/volumes.js';
+import type { SimState } from './state.js';
 
-export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
-type Json = Record<string, unknown>;
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 export interface RouteDef {
   method: Method;
@@ -21,68 +79,68 @@ const SI = `${AI}/storage_instances/:storage_instance_name`;
 const VOL = `${SI}/volumes/:volume_name`;
 
 export const ROUTES: RouteDef[] = [
-  { method: 'GET', route: '/system', run: (s) => s.system() },
-  { method: 'GET', route: '/storage_nodes', run: (s) => s.listStorageNodes() },
-  { method: 'GET', route: '/storage_nodes/:uuid', run: (s, c) => s.getStorageNode(c) },
-  { method: 'GET', route: '/tenants', run: (s) => s.listTenants() },
-  { method: 'POST', route: '/tenants', schema: 'create', run: (s, c) => s.createTenant(c) },
-  { method: 'GET', route: '/tenants/:tenant_path*', run: (s, c) => s.getTenant(c) },
-  { method: 'GET', route: '/access_network_ip_pools', schema: 'read', run: (s) => s.listIpPools() },
-  { method: 'GET', route: '/access_network_ip_pools/:pool_name', run: (s, c) => s.getIpPool(c) },
-  { method: 'GET', route: '/placement_policies', run: (s) => s.listPlacementPolicies() },
-  { method: 'GET', route: '/placement_policies/:name', run: (s, c) => s.getPlacementPolicy(c) },
+  { method: 'GET', route: '/system', run: system },
+  { method: 'GET', route: '/storage_nodes', run: listStorageNodes },
+  { method: 'GET', route: '/storage_nodes/:uuid', run: getStorageNode },
+  { method: 'GET', route: '/tenants', run: listTenants },
+  { method: 'POST', route: '/tenants', schema: 'create', run: createTenant },
+  { method: 'GET', route: '/tenants/:tenant_path*', run: getTenant },
+  { method: 'GET', route: '/access_network_ip_pools', schema: 'read', run: listIpPools },
+  { method: 'GET', route: '/access_network_ip_pools/:pool_name', run: getIpPool },
+  { method: 'GET', route: '/placement_policies', run: listPlacementPolicies },
+  { method: 'GET', route: '/placement_policies/:name', run: getPlacementPolicy },
 
-  { method: 'GET', route: '/app_instances', schema: 'read', run: (s, c) => s.listAppInstances(c) },
-  { method: 'POST', route: '/app_instances', schema: 'create', run: (s, c) => s.createAppInstance(c) },
-  { method: 'GET', route: AI, run: (s, c) => s.getAppInstance(c) },
-  { method: 'PUT', route: AI, schema: 'update', run: (s, c) => s.updateAppInstance(c) },
-  { method: 'DELETE', route: AI, schema: 'delete', run: (s, c) => s.deleteAppInstance(c) },
-  { method: 'GET', route: `${AI}/metadata`, run: (s, c) => s.getMetadata(c) },
-  { method: 'PUT', route: `${AI}/metadata`, run: (s, c) => s.putMetadata(c) },
-  { method: 'GET', route: `${AI}/snapshots`, schema: 'read', run: (s, c) => s.listAiSnapshots(c) },
-  { method: 'POST', route: `${AI}/snapshots`, schema: 'create', run: (s, c) => s.createAiSnapshot(c) },
-  { method: 'GET', route: `${AI}/snapshots/:timestamp`, run: (s, c) => s.getAiSnapshot(c) },
-  { method: 'DELETE', route: `${AI}/snapshots/:timestamp`, run: (s, c) => s.deleteAiSnapshot(c) },
-  { method: 'GET', route: `${AI}/snapshot_policies`, schema: 'read', run: (s, c) => s.listAiSnapshotPolicies(c) },
-  { method: 'POST', route: `${AI}/snapshot_policies`, schema: 'create', run: (s, c) => s.createAiSnapshotPolicy(c) },
+  { method: 'GET', route: '/app_instances', schema: 'read', run: listAppInstances },
+  { method: 'POST', route: '/app_instances', schema: 'create', run: createAppInstance },
+  { method: 'GET', route: AI, run: getAppInstance },
+  { method: 'PUT', route: AI, schema: 'update', run: updateAppInstance },
+  { method: 'DELETE', route: AI, schema: 'delete', run: deleteAppInstance },
+  { method: 'GET', route: `${AI}/metadata`, run: getMetadata },
+  { method: 'PUT', route: `${AI}/metadata`, run: putMetadata },
+  { method: 'GET', route: `${AI}/snapshots`, schema: 'read', run: listAiSnapshots },
+  { method: 'POST', route: `${AI}/snapshots`, schema: 'create', run: createAiSnapshot },
+  { method: 'GET', route: `${AI}/snapshots/:timestamp`, run: getAiSnapshot },
+  { method: 'DELETE', route: `${AI}/snapshots/:timestamp`, run: deleteAiSnapshot },
+  { method: 'GET', route: `${AI}/snapshot_policies`, schema: 'read', run: listAiSnapshotPolicies },
+  { method: 'POST', route: `${AI}/snapshot_policies`, schema: 'create', run: createAiSnapshotPolicy },
 
-  { method: 'GET', route: `${AI}/storage_instances`, schema: 'read', run: (s, c) => s.listStorageInstances(c) },
-  { method: 'POST', route: `${AI}/storage_instances`, schema: 'create', run: (s, c) => s.createStorageInstance(c) },
-  { method: 'GET', route: SI, run: (s, c) => s.getStorageInstance(c) },
-  { method: 'PUT', route: SI, schema: 'update', run: (s, c) => s.updateStorageInstance(c) },
-  { method: 'DELETE', route: SI, schema: 'delete', run: (s, c) => s.deleteStorageInstance(c) },
-  { method: 'GET', route: '/app_instances/:ai_id/storage_instances/:si_id/metadata', run: (s, c) => s.getSiMetadata(c) },
-  { method: 'PUT', route: '/app_instances/:ai_id/storage_instances/:si_id/metadata', run: (s, c) => s.putSiMetadata(c) },
-  { method: 'GET', route: `${SI}/auth`, run: (s, c) => s.getAuth(c) },
-  { method: 'PUT', route: `${SI}/auth`, schema: 'update', run: (s, c) => s.putAuth(c) },
-  { method: 'GET', route: `${SI}/acl_policy`, run: (s, c) => s.getAcl(c) },
-  { method: 'PUT', route: `${SI}/acl_policy`, schema: 'update', run: (s, c) => s.putAcl(c) },
-  { method: 'GET', route: `${SI}/acl_policy/initiators`, schema: 'read', run: (s, c) => s.listAclInitiators(c) },
-  { method: 'PUT', route: `${SI}/acl_policy/initiators`, schema: 'update', run: (s, c) => s.patchAclInitiators(c) },
-  { method: 'GET', route: `${SI}/volumes`, schema: 'read', run: (s, c) => s.listVolumes(c) },
-  { method: 'POST', route: `${SI}/volumes`, schema: 'create', run: (s, c) => s.createVolume(c) },
-  { method: 'GET', route: VOL, run: (s, c) => s.getVolume(c) },
-  { method: 'PUT', route: VOL, schema: 'update', run: (s, c) => s.updateVolume(c) },
-  { method: 'DELETE', route: VOL, run: (s, c) => s.deleteVolume(c) },
-  { method: 'GET', route: `${VOL}/performance_policy`, run: (s, c) => s.getPerformancePolicy(c) },
-  { method: 'POST', route: `${VOL}/performance_policy`, schema: 'create', run: (s, c) => s.createPerformancePolicy(c) },
-  { method: 'PUT', route: `${VOL}/performance_policy`, schema: 'update', run: (s, c) => s.updatePerformancePolicy(c) },
-  { method: 'DELETE', route: `${VOL}/performance_policy`, run: (s, c) => s.deletePerformancePolicy(c) },
-  { method: 'GET', route: `${VOL}/snapshots`, schema: 'read', run: (s, c) => s.listVolumeSnapshots(c) },
-  { method: 'POST', route: `${VOL}/snapshots`, schema: 'create', run: (s, c) => s.createVolumeSnapshot(c) },
-  { method: 'GET', route: `${VOL}/snapshots/:timestamp`, run: (s, c) => s.getVolumeSnapshot(c) },
-  { method: 'DELETE', route: `${VOL}/snapshots/:timestamp`, run: (s, c) => s.deleteVolumeSnapshot(c) },
+  { method: 'GET', route: `${AI}/storage_instances`, schema: 'read', run: listStorageInstances },
+  { method: 'POST', route: `${AI}/storage_instances`, schema: 'create', run: createStorageInstance },
+  { method: 'GET', route: SI, run: getStorageInstance },
+  { method: 'PUT', route: SI, schema: 'update', run: updateStorageInstance },
+  { method: 'DELETE', route: SI, schema: 'delete', run: deleteStorageInstance },
+  { method: 'GET', route: '/app_instances/:ai_id/storage_instances/:si_id/metadata', run: getSiMetadata },
+  { method: 'PUT', route: '/app_instances/:ai_id/storage_instances/:si_id/metadata', run: putSiMetadata },
+  { method: 'GET', route: `${SI}/auth`, run: getAuth },
+  { method: 'PUT', route: `${SI}/auth`, schema: 'update', run: putAuth },
+  { method: 'GET', route: `${SI}/acl_policy`, run: getAcl },
+  { method: 'PUT', route: `${SI}/acl_policy`, schema: 'update', run: putAcl },
+  { method: 'GET', route: `${SI}/acl_policy/initiators`, schema: 'read', run: listAclInitiators },
+  { method: 'PUT', route: `${SI}/acl_policy/initiators`, schema: 'update', run: patchAclInitiators },
+  { method: 'GET', route: `${SI}/volumes`, schema: 'read', run: listVolumes },
+  { method: 'POST', route: `${SI}/volumes`, schema: 'create', run: createVolume },
+  { method: 'GET', route: VOL, run: getVolume },
+  { method: 'PUT', route: VOL, schema: 'update', run: updateVolume },
+  { method: 'DELETE', route: VOL, run: deleteVolume },
+  { method: 'GET', route: `${VOL}/performance_policy`, run: getPerformancePolicy },
+  { method: 'POST', route: `${VOL}/performance_policy`, schema: 'create', run: createPerformancePolicy },
+  { method: 'PUT', route: `${VOL}/performance_policy`, schema: 'update', run: updatePerformancePolicy },
+  { method: 'DELETE', route: `${VOL}/performance_policy`, run: deletePerformancePolicy },
+  { method: 'GET', route: `${VOL}/snapshots`, schema: 'read', run: listVolumeSnapshots },
+  { method: 'POST', route: `${VOL}/snapshots`, schema: 'create', run: createVolumeSnapshot },
+  { method: 'GET', route: `${VOL}/snapshots/:timestamp`, run: getVolumeSnapshot },
+  { method: 'DELETE', route: `${VOL}/snapshots/:timestamp`, run: deleteVolumeSnapshot },
 
-  { method: 'GET', route: '/initiators', schema: 'read', run: (s, c) => s.listInitiators(c) },
-  { method: 'POST', route: '/initiators', schema: 'create', run: (s, c) => s.createInitiator(c) },
-  { method: 'GET', route: '/initiators/:id', run: (s, c) => s.getInitiator(c) },
-  { method: 'PUT', route: '/initiators/:id', schema: 'update', run: (s, c) => s.updateInitiator(c) },
-  { method: 'DELETE', route: '/initiators/:id', run: (s, c) => s.deleteInitiator(c) },
+  { method: 'GET', route: '/initiators', schema: 'read', run: listInitiators },
+  { method: 'POST', route: '/initiators', schema: 'create', run: createInitiator },
+  { method: 'GET', route: '/initiators/:id', run: getInitiator },
+  { method: 'PUT', route: '/initiators/:id', schema: 'update', run: updateInitiator },
+  { method: 'DELETE', route: '/initiators/:id', run: deleteInitiator },
 
-  { method: 'GET', route: '/app_templates', schema: 'read', run: (s, c) => s.listTemplates(c) },
-  { method: 'POST', route: '/app_templates', schema: 'create', run: (s, c) => s.createTemplate(c) },
-  { method: 'GET', route: '/app_templates/:name', run: (s, c) => s.getTemplate(c) },
-  { method: 'DELETE', route: '/app_templates/:name', run: (s, c) => s.deleteTemplate(c) },
+  { method: 'GET', route: '/app_templates', schema: 'read', run: listTemplates },
+  { method: 'POST', route: '/app_templates', schema: 'create', run: createTemplate },
+  { method: 'GET', route: '/app_templates/:name', run: getTemplate },
+  { method: 'DELETE', route: '/app_templates/:name', run: deleteTemplate },
 ];
 
 interface Compiled {

@@ -23,7 +23,7 @@ function isStringList(v: unknown): v is string[] {
 }
 
 /** Checks the outer shape of a parsed seed; the templates themselves are checked when seeded. */
-export function parseSeed(doc: unknown, source = 'seed'): SimSeed {
+function parseSeed(doc: unknown, source = 'seed'): SimSeed {
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${source}: expected a mapping with "templates"`);
   const d = doc as Record<string, unknown>;
@@ -48,7 +48,7 @@ export async function loadSeedFile(path: string): Promise<SimSeed> {
     try {
       doc = JSON.parse(text);
     } catch (err) {
-      throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
+      throw new Error(`${path}: not valid JSON: ${(err as Error).message}`, { cause: err });
     }
   } else {
     // Loaded on demand: client-node is large and only YAML seeds need it.
@@ -56,7 +56,7 @@ export async function loadSeedFile(path: string): Promise<SimSeed> {
     try {
       doc = loadYaml<unknown>(text);
     } catch (err) {
-      throw new Error(`${path}: not valid YAML: ${(err as Error).message}`);
+      throw new Error(`${path}: not valid YAML: ${(err as Error).message}`, { cause: err });
     }
   }
   return parseSeed(doc, path);

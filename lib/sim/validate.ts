@@ -49,12 +49,6 @@ function compile(pattern: string): RegExp | null {
 
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
 
-function typeOf(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  return typeof v;
-}
-
 function matchesType(v: unknown, t: string): boolean {
   switch (t) {
     case 'string':

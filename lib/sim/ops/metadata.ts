@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// The metadata maps of app instances and storage instances (where the provisioner records
+// ownership).
+import { validationFailed } from '../errors.js';
+import { type Json, type OpContext, clone } from '../model.js';
+import type { SimState } from '../state.js';
+import { type SchemaNode, validate } from '../validate.js';
+
+const METADATA_SCHEMA: SchemaNode = {
+  type: 'object',
+  additionalProperties: { type: ['string', 'number', 'boolean', 'null'] },
+};
+
+/** DECISION: PUT merges keys into the map; a null value removes the key; "" is kept as "". */
+function mergeMetadata(target: Json, body: Json): Json {
+  const errors = validate(METADATA_SCHEMA, body);
+  if (errors.length) throw validationFailed(errors);
+  for (const [k, v] of Object.entries(body)) {
+    if (v === null) delete target[k];
+    else target[k] = v;
+  }
+  return clone(target);
+}
+
+export function getMetadata(s: SimState, ctx: OpContext): Json {
+  return clone(s.aiCtx(ctx).ai.metadata);
+}
+
+export function putMetadata(s: SimState, ctx: OpContext): Json {
+  return mergeMetadata(s.aiCtx(ctx).ai.metadata, ctx.body);
+}
+
+export function getSiMetadata(s: SimState, ctx: OpContext): Json {
+  return clone(s.siCtx(ctx).si.metadata);
+}
+
+export function putSiMetadata(s: SimState, ctx: OpContext): Json {
+  return mergeMetadata(s.siCtx(ctx).si.metadata, ctx.body);
+}
