@@ -154,6 +154,8 @@ export class ProvisionController {
       maxMs: o.retryMaxMs,
       handler: (key) => this.#handle(key),
       onError: (key, err) => this.#log.error('unexpected error in work item', { key, err }),
+      // One queue for claims, volumes and the sweep; its workqueue_* metrics carry name="provisioner".
+      observer: d.metrics.workQueue('provisioner', () => this.queue.state()),
     });
     if (o.orphanSweep && o.orphanSweep.mode !== 'off' && o.clusterId) {
       this.#sweep = new OrphanSweep(o.orphanSweep, {
@@ -315,8 +317,6 @@ export class ProvisionController {
   }
 
   async #handle(key: string): Promise<Outcome> {
-    this.#d.metrics.queueDepth.set({ name: 'provisioner' }, this.queue.depth);
-    this.#d.metrics.queueDelayed.set({ name: 'provisioner' }, this.queue.delayed);
     if (key.startsWith(CLAIM)) return this.#syncClaim(key.slice(CLAIM.length));
     if (key.startsWith(VOLUME_KEY)) return this.#syncVolume(key.slice(VOLUME_KEY.length));
     if (key === SWEEP_KEY && this.#sweep) return this.#sweep.run();
