@@ -59,21 +59,21 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
     qps: config.kubeApiQps,
     burst: config.kubeApiBurst,
     userAgent: `datera-provisioner/${config.identity}`,
-    onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }),
+    ...metrics.kubeHooks,
   });
   const { core, kc } = kube;
   // The hot path (PV writes, the confirming reads, events) as plain JSON over keep-alive undici
   // connections; client-node's typed calls only for the rare ones (Secrets, kube-system, the
   // lease) and for clusters reached through a proxy.
   const rest = KubeRest.supports(kc)
-    ? new KubeRest(kc, { limiter: kube.limiter, userAgent: `datera-provisioner/${config.identity}`, onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }) })
+    ? new KubeRest(kc, { limiter: kube.limiter, userAgent: `datera-provisioner/${config.identity}`, ...metrics.kubeHooks })
     : undefined;
 
   const informerLog = logger.child({ subsystem: 'informer' });
   const transform = slimObject;
   const watch = rest ? { watch: rest } : {};
   // Plain-JSON paged lists (not client-node models): a quarter of the memory, same shape as watch events.
-  const listOpts = { limiter: kube.limiter, onRequest: (verb: string, resource: string) => metrics.kubeRequests.inc({ verb, resource }), timeoutMs: 60_000 };
+  const listOpts = { limiter: kube.limiter, ...metrics.kubeHooks, timeoutMs: 60_000 };
   const resync = config.resyncPeriodMs;
   const claims = new Informer<V1PersistentVolumeClaim>({
     name: 'pvc', kc, transform, ...watch, path: '/api/v1/persistentvolumeclaims', resyncPeriodMs: resync, logger: informerLog,
@@ -101,8 +101,8 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
         limiter: eventLimiter,
         timeoutMs: 30_000,
         userAgent: `datera-provisioner/${config.identity}`,
-        onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }),
-      }));
+        onRequest: metrics.kubeHooks.onRequest,
+      }), metrics.kubeHooks.onResponse);
   const recorder = new EventRecorder({
     core: eventCore,
     component: config.provisionerName,

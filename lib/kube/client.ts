@@ -15,11 +15,13 @@ import { join } from 'node:path';
 import {
   CoordinationV1Api,
   CoreV1Api,
+  IsomorphicFetchHttpLibrary,
   KubeConfig,
   Observable,
   ServerConfiguration,
   StorageV1Api,
   createConfiguration,
+  type HttpLibrary,
   type ObservableMiddleware,
   type RequestContext,
   type ResponseContext,
@@ -40,6 +42,8 @@ export interface KubeClientOptions {
   userAgent?: string;
   /** Called once per typed API request, after rate limiting, e.g. to count requests per verb. */
   onRequest?: (verb: string, resource: string) => void;
+  /** Called once per typed API request when it is answered or fails: see `reportingHttpApi`. */
+  onResponse?: OnResponse;
   /** Use this limiter instead of building one from qps/burst (tests, sharing). */
   limiter?: RateLimiter;
 }
@@ -193,12 +197,13 @@ export function createKubeClientsFor(kc: KubeConfig, opts: KubeClientOptions = {
   };
   const limited = apiMiddleware({ ...common, limiter });
   const unlimited = apiMiddleware(common);
+  const { onResponse } = opts;
   return {
     kc,
-    core: makeApiClient(kc, CoreV1Api, limited),
-    storage: makeApiClient(kc, StorageV1Api, limited),
-    coordination: makeApiClient(kc, CoordinationV1Api, limited),
-    leaseCoordination: makeApiClient(kc, CoordinationV1Api, unlimited),
+    core: makeApiClient(kc, CoreV1Api, limited, onResponse),
+    storage: makeApiClient(kc, StorageV1Api, limited, onResponse),
+    coordination: makeApiClient(kc, CoordinationV1Api, limited, onResponse),
+    leaseCoordination: makeApiClient(kc, CoordinationV1Api, unlimited, onResponse),
     limiter,
   };
 }
@@ -212,15 +217,50 @@ type ApiConstructor<T> = new (config: ReturnType<typeof createConfiguration>) =>
  * post phase, which reverses the shared configuration array in place on every call that has
  * no per-call options, so the order of several middlewares would alternate between calls.
  */
-export function makeApiClient<T>(kc: KubeConfig, api: ApiConstructor<T>, middleware: ObservableMiddleware): T {
+export function makeApiClient<T>(kc: KubeConfig, api: ApiConstructor<T>, middleware: ObservableMiddleware, onResponse?: OnResponse): T {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new KubeConfigError('kubeconfig has no current cluster');
   const config = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: kc },
     middleware: [middleware],
+    ...(onResponse ? { httpApi: reportingHttpApi(onResponse) } : {}),
   });
   return new api(config);
+}
+
+/**
+ * Told of each Kubernetes API request once it is answered, with the status code, or once it failed
+ * without an answer, with code "<error>"; plus the HTTP method and the server's host:port. These
+ * are client-go's rest_client_requests_total labels. Must not throw (a throw is swallowed).
+ */
+export type OnResponse = (code: string, method: string, host: string) => void;
+
+/** client-node's own HTTP transport, reporting every answer (or its absence) to `onResponse`. */
+export function reportingHttpApi(onResponse: OnResponse): HttpLibrary {
+  const transport = new IsomorphicFetchHttpLibrary();
+  return {
+    send(ctx: RequestContext) {
+      const report = (code: string) => {
+        try {
+          onResponse(code, ctx.getHttpMethod().toString(), new URL(ctx.getUrl()).host);
+        } catch {
+          // metrics must never break a request
+        }
+      };
+      const answered = transport.send(ctx).toPromise().then(
+        (res) => {
+          report(String(res.httpStatusCode));
+          return res;
+        },
+        (err: unknown) => {
+          report('<error>');
+          throw err;
+        },
+      );
+      return new Observable(answered);
+    },
+  };
 }
 
 export interface ApiMiddlewareOptions {
@@ -474,6 +514,8 @@ export interface RawListOptions {
   pageSize?: number;
   limiter?: RateLimiter;
   onRequest?: (verb: string, resource: string) => void;
+  /** Told each page request's answer or failure (see `OnResponse`). */
+  onResponse?: OnResponse;
   timeoutMs?: number;
 }
 
@@ -503,7 +545,7 @@ export async function listRaw<T>(
     if (cont) q.set('continue', cont);
     if (opts.limiter) await opts.limiter.acquire();
     opts.onRequest?.('list', resource);
-    const page = (await getJson(kc, `${cluster.server}${path}?${q}`, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)) as {
+    const page = (await getJson(kc, `${cluster.server}${path}?${q}`, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, opts.onResponse)) as {
       items?: T[];
       metadata?: { resourceVersion?: string; continue?: string };
     };
@@ -515,7 +557,15 @@ export async function listRaw<T>(
 }
 
 /** GET a URL with the kubeconfig's credentials and TLS settings; rejects with a statusOf-readable error. */
-async function getJson(kc: KubeConfig, url: string, timeoutMs: number): Promise<unknown> {
+async function getJson(kc: KubeConfig, url: string, timeoutMs: number, onResponse?: OnResponse): Promise<unknown> {
+  let answered = false;
+  const report = (code: string) => {
+    try {
+      onResponse?.(code, 'GET', new URL(url).host);
+    } catch {
+      // metrics must never break a request
+    }
+  };
   const opts: https.RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
   await kc.applyToHTTPSOptions(opts);
   const agent = keepAliveAgent(opts.agent as https.Agent | undefined);
@@ -523,6 +573,8 @@ async function getJson(kc: KubeConfig, url: string, timeoutMs: number): Promise<
   const lib = url.startsWith('https:') ? https : http;
   return new Promise((resolve, reject) => {
     const req = lib.request(url, { ...opts, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      answered = true;
+      report(String(res.statusCode));
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
@@ -545,7 +597,10 @@ async function getJson(kc: KubeConfig, url: string, timeoutMs: number): Promise<
         }
       });
     });
-    req.on('error', reject);
+    req.on('error', (err) => {
+      if (!answered) report('<error>');
+      reject(err);
+    });
     req.end();
   });
 }

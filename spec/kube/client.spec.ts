@@ -155,6 +155,23 @@ describe('kube/client', () => {
       expect(isTransient(caught)).to.equal(true);
     });
 
+    it('reports each typed call\'s answer to onResponse as status code, HTTP method and host, and a call without an answer as "<error>"', async () => {
+      const answers: string[] = [];
+      const clients = createKubeClientsFor(testKubeConfig(), { qps: 0, onResponse: (code, method, host) => answers.push(`${code} ${method} ${host}`) });
+      nock(SERVER)
+        .get('/api/v1/namespaces/ns/secrets/s')
+        .reply(200, { metadata: { name: 's' } })
+        .put('/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/l')
+        .reply(409, { kind: 'Status', code: 409, reason: 'Conflict' })
+        .get('/api/v1/namespaces/ns/secrets/down')
+        .replyWithError('connect ECONNREFUSED');
+      await clients.core.readNamespacedSecret({ name: 's', namespace: 'ns' });
+      await clients.leaseCoordination.replaceNamespacedLease({ name: 'l', namespace: 'kube-system', body: { metadata: { name: 'l' } } }).catch(() => undefined);
+      const err = await clients.core.readNamespacedSecret({ name: 'down', namespace: 'ns' }).then(() => undefined, (e: unknown) => e);
+      expect(err, 'the transport error still reaches the caller').to.be.instanceOf(Error);
+      expect(answers).to.deep.equal(['200 GET k8s.test', '409 PUT k8s.test', '<error> GET k8s.test']);
+    });
+
     it('leaseCoordination bypasses the shared limiter but still reports requests', async () => {
       const clock = new FakeClock();
       const limiter = new RateLimiter(1, 1, clock.now, clock.sleep);
@@ -250,6 +267,37 @@ describe('kube/client connection reuse (regression: client-node 1.4 opened a new
 });
 
 describe('kube/client listRaw (plain-JSON paged lists for informers)', () => {
+  it('reports each page\'s answer to onResponse (status, GET, host:port), and "<error>" when the server cannot be reached', async () => {
+    const wasActive = nock.isActive();
+    if (wasActive) nock.restore();
+    const { createServer } = await import('node:http');
+    const { listRaw } = await import('../../lib/kube/client.js');
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url!.startsWith('/api/v1/forbidden')) {
+        res.statusCode = 403;
+        res.end(JSON.stringify({ kind: 'Status', code: 403, reason: 'Forbidden' }));
+        return;
+      }
+      const first = !req.url!.includes('continue=');
+      res.end(JSON.stringify({ kind: 'List', metadata: { resourceVersion: '5', ...(first ? { continue: '1' } : {}) }, items: [] }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    const answers: string[] = [];
+    const onResponse = (code: string, method: string, h: string) => answers.push(`${code} ${method} ${h}`);
+    try {
+      await listRaw(testKubeConfig(`http://${host}`), '/api/v1/persistentvolumes', { onResponse });
+      await listRaw(testKubeConfig(`http://${host}`), '/api/v1/forbidden', { onResponse }).catch(() => undefined);
+      await listRaw(testKubeConfig('http://127.0.0.1:1'), '/api/v1/persistentvolumes', { onResponse }).catch(() => undefined);
+      expect(answers).to.deep.equal([`200 GET ${host}`, `200 GET ${host}`, `403 GET ${host}`, '<error> GET 127.0.0.1:1']);
+    } finally {
+      if (wasActive && !nock.isActive()) nock.activate();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('follows continue tokens, passes selectors, transforms each item, counts each page, maps errors', async () => {
     const wasActive = nock.isActive();
     if (wasActive) nock.restore();
