@@ -7,7 +7,7 @@ import { ConfigError, HELP, describeConfig, loadConfig, type Config } from './co
 import { DateraClient } from './datera/client.js';
 import { RateLimiter, apiMiddleware, createKubeClients, listRaw, makeApiClient } from './kube/client.js';
 import { isNotFound } from './kube/errors.js';
-import { EventRecorder } from './kube/events.js';
+import { EventRecorder, eventComponent } from './kube/events.js';
 import { Informer } from './kube/informer.js';
 import { LeaderElector } from './kube/lease.js';
 import { KubeRest } from './kube/rest.js';
@@ -105,7 +105,9 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
       }), metrics.kubeHooks.onResponse);
   const recorder = new EventRecorder({
     core: eventCore,
-    component: config.provisionerName,
+    // sig-storage-lib-external-provisioner's form: `<provisioner name>_<identity>`.
+    component: eventComponent(config.provisionerName, config.identity),
+    reportingComponent: config.provisionerName,
     reportingInstance: config.identity,
     logger: logger.child({ subsystem: 'events' }),
   });
