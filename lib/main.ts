@@ -7,7 +7,7 @@ import { ConfigError, describeConfig, loadConfig, type Config } from './config.j
 import { helpOrVersion } from './config-doc.js';
 import { DateraClient } from './datera/client.js';
 import { isNotFound, statusOf } from './kube/errors.js';
-import { EventRecorder } from './kube/events.js';
+import { EventRecorder, eventComponent } from './kube/events.js';
 import { Informer } from './kube/informer.js';
 import { loadKubeConfig } from './kube/kubeconfig.js';
 import { LeaderElector, leaseRequestTimeoutMs } from './kube/lease.js';
@@ -61,8 +61,7 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
   // Every Kubernetes call goes through one plain-JSON client (lib/kube/rest.ts): the controller's
   // writes and reads on the shared budget, events on their own, the Lease on none.
   const userAgent = `datera-provisioner/${config.identity}`;
-  const onRequest = (verb: string, resource: string) => metrics.kubeRequests.inc({ verb, resource });
-  const rest = new KubeRest(kc, { limiter: new RateLimiter(config.kubeApiQps, config.kubeApiBurst), userAgent, onRequest });
+  const rest = new KubeRest(kc, { limiter: new RateLimiter(config.kubeApiQps, config.kubeApiBurst), userAgent, ...metrics.kubeHooks });
 
   const informerLog = logger.child({ subsystem: 'informer' });
   const transform = slimObject;
@@ -92,7 +91,9 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
   const eventLimiter = new RateLimiter(config.eventQps, config.eventBurst);
   const recorder = new EventRecorder({
     core: rest.withLimiter(eventLimiter),
-    component: config.provisionerName,
+    // sig-storage-lib-external-provisioner's form: `<provisioner name>_<identity>`.
+    component: eventComponent(config.provisionerName, config.identity),
+    reportingComponent: config.provisionerName,
     reportingInstance: config.identity,
     logger: logger.child({ subsystem: 'events' }),
   });

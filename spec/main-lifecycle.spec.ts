@@ -27,6 +27,8 @@ class FakeKube {
   holdLists = false;
   readonly items: Record<string, unknown[]> = {};
   readonly writes: string[] = [];
+  /** The bodies of the writes, in the same order. */
+  readonly bodies: unknown[] = [];
   lease: Record<string, unknown> | undefined;
   leaseRv = 1;
   /** When set, every Lease request fails with 500 (the API server is unreachable for us). */
@@ -72,6 +74,7 @@ class FakeKube {
     }
     if (req.method !== 'GET') {
       this.writes.push(`${req.method} ${u.pathname}`);
+      this.bodies.push(body ? JSON.parse(body) : undefined);
       return json(201, body ? JSON.parse(body) : {});
     }
     // This cluster's identity, read once at start-up (resolveClusterId).
@@ -161,6 +164,27 @@ describe('main: lifecycle against a scripted API server', function () {
       running = await started; // stopped in afterEach, pass or fail
     }
     expect(await probe(`${base}/readyz`)).to.deep.equal({ status: 200, text: 'ok: caches synced\n' });
+  });
+
+  it('provisions a claim: its events name the source component <provisioner>_<identity>; /metrics counts the work queue and every API answer by code, method and host', async () => {
+    kube.items['/api/v1/persistentvolumeclaims'] = [newClaim('c1', { className: 'gold' })];
+    kube.items['/apis/storage.k8s.io/v1/storageclasses'] = [newStorageClass('gold')];
+    running = await run(config(await freePort(), ['--leader-elect=false']), testLogger());
+    const eventAt = () => kube.writes.findIndex((w) => w.startsWith('POST') && w.endsWith('/events'));
+    for (let i = 0; i < 100 && (eventAt() < 0 || !kube.writes.includes('POST /api/v1/persistentvolumes')); i++) await new Promise((r) => setTimeout(r, 50));
+    const event = kube.bodies[eventAt()] as { source?: unknown; reportingComponent?: string; reportingInstance?: string } | undefined;
+    expect(event?.source).to.deep.equal({ component: 'datera.io/provisioner-datera_replica-a' });
+    expect(event).to.include({ reportingComponent: 'datera.io/provisioner-datera', reportingInstance: 'replica-a' });
+    await running.controller.queue.idle();
+    const text = (await probe(`${running.httpUrl}/metrics`)).text;
+    const value = (series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.split(' ')[1]);
+    const host = new URL(kube.url).host;
+    expect(value(`rest_client_requests_total{code="201",method="POST",host="${host}"}`), 'PV and event creates').to.be.at.least(2);
+    expect(value(`rest_client_requests_total{code="200",method="GET",host="${host}"}`), 'lists, watches and reads').to.be.at.least(4);
+    expect(value('workqueue_adds_total{name="provisioner"}')).to.be.at.least(1);
+    expect(value('workqueue_depth{name="provisioner"}'), 'read at scrape time after the queue drained').to.equal(0);
+    expect(value('workqueue_work_duration_seconds_count{name="provisioner"}')).to.be.at.least(1);
+    expect(text).to.match(/^workqueue_longest_running_processor_seconds\{name="provisioner"\} 0$/m);
   });
 
   it('a leader that loses its lease while draining after SIGTERM exits at once, before its in-flight Datera call ends', async () => {

@@ -277,7 +277,7 @@ export async function attachVolume(ctx: DriverContext, req: AttachRequest): Prom
       loggedIn.push(ip);
     } catch (err) {
       failed.push((err as Error).message);
-      log.warn('iSCSI portal unusable', { pv: ref.pvName, portal, error: (err as Error).message });
+      log.warn('iSCSI portal unusable', { pv: ref.pvName, portal, err: (err as Error).message });
     }
   }
   if (loggedIn.length === 0) {
@@ -306,7 +306,7 @@ async function checkStillSoleWriter(
     others = ((await storageInstanceOf(api, ref)).active_initiators ?? []).filter((i) => i !== nodeIqn);
   } catch (err) {
     others = [];
-    ctx.log.warn('could not re-check the sessions of a ReadWriteOnce volume after login', { pv: ref.pvName, error: (err as Error).message });
+    ctx.log.warn('could not re-check the sessions of a ReadWriteOnce volume after login', { pv: ref.pvName, err: (err as Error).message });
   }
   if (others.length === 0) return;
   const who = await Promise.all(others.map((i) => describeInitiator(api, i)));
@@ -315,7 +315,7 @@ async function checkStillSoleWriter(
   try {
     await api.removeAclInitiator(ref.appInstance, ref.storageInstance, nodeIqn);
   } catch (err) {
-    ctx.log.warn('backing off: could not remove this node from the ACL', { pv: ref.pvName, error: explainDateraError(err, conn, 'remove ACL entry').message });
+    ctx.log.warn('backing off: could not remove this node from the ACL', { pv: ref.pvName, err: explainDateraError(err, conn, 'remove ACL entry').message });
   }
   removeRecord(ctx.cfg.stateDir, ref.pvName);
   throw new FlexError(`${ref.pvName} is ReadWriteOnce and ${who.join(', ')} logged in to it at the same time; backed off, kubelet will retry`);

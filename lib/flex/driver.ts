@@ -129,7 +129,7 @@ async function mount(ctx: DriverContext, dir: string, opts: FlexOptions): Promis
       if (settings?.attach !== true) {
         // Do not leave a session and an ACL entry behind for a mount kubelet will not unmount.
         await detachVolume(ctx, ref.pvName, { ifUnused: true }).catch((e: unknown) =>
-          ctx.log.warn('rollback detach failed', { pv: ref.pvName, error: (e as Error).message }),
+          ctx.log.warn('rollback detach failed', { pv: ref.pvName, err: (e as Error).message }),
         );
       }
       throw err;
@@ -214,7 +214,7 @@ async function dispatch(ctx: DriverContext, call: ParsedCall): Promise<Reply> {
       try {
         settings = readNodeSettings(ctx.cfg.settingsFile);
       } catch (err) {
-        ctx.log.warn('init: ignoring unreadable node settings', { error: (err as Error).message });
+        ctx.log.warn('init: ignoring unreadable node settings', { err: (err as Error).message });
       }
       return success({ capabilities: capabilities(settings) });
     }
@@ -292,7 +292,7 @@ export async function runCallout(ctx: DriverContext, argv: readonly string[]): P
     const message = expected ? err.message : `unexpected error: ${(err as Error)?.message ?? String(err)}`;
     ctx.log.error('call-out failed', {
       callout: argv[0],
-      error: message,
+      err: message,
       ms: Date.now() - started,
       ...(expected ? {} : { stack: (err as Error)?.stack }),
     });

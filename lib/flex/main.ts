@@ -31,11 +31,11 @@ function divertOutput(): void {
   process.removeAllListeners('warning');
   process.on('warning', (w) => log?.warn('node warning', { name: w.name, message: w.message }));
   process.on('uncaughtException', (err) => {
-    log?.error('uncaught exception', { error: err });
+    log?.error('uncaught exception', { err });
     reply(failure(`unexpected error: ${err.message}`));
   });
   process.on('unhandledRejection', (err) => {
-    log?.error('unhandled rejection', { error: err });
+    log?.error('unhandled rejection', { err });
     reply(failure(`unexpected error: ${(err as Error)?.message ?? String(err)}`));
   });
 }

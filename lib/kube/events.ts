@@ -34,7 +34,7 @@ export interface EventApi {
 
 export interface EventRecorderOptions {
   core: EventApi;
-  /** `source.component`, e.g. 'datera.io/provisioner-datera_<host>_<uuid>' as the Go library does. */
+  /** `source.component`, e.g. 'datera.io/provisioner-datera_<identity>' (see `eventComponent`). */
   component: string;
   /** `reportingComponent`; defaults to `component`. */
   reportingComponent?: string;
@@ -96,6 +96,15 @@ export function truncateMessage(s: string, max = MAX_MESSAGE_LENGTH): string {
 /** Timestamp as the API server writes metav1.Time: RFC 3339, second precision. */
 function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * The `source.component` of our events as sig-storage-lib-external-provisioner writes it:
+ * `<provisioner name>_<identity>` (its identity is the lease holder's, host name and a unique id),
+ * so `kubectl get events` tells replicas apart and tools that match on the name prefix still work.
+ */
+export function eventComponent(provisionerName: string, identity: string): string {
+  return `${provisionerName}_${identity}`;
 }
 
 export class EventRecorder {

@@ -10,8 +10,8 @@
 // write responses are drained unread, and connections are reused.
 //
 // Contract: every request except watches waits for the rate limiter, is reported to
-// `onRequest`, and is bounded by `timeoutMs` (for the response headers, and for each pause in the
-// body). A non-2xx
+// `onRequest` (and its answer to `onResponse`), and is bounded by `timeoutMs` (for the response
+// headers, and for each pause in the body). A non-2xx
 // reply rejects with `KubeApiError`, which `statusOf`/`isNotFound`/`isAlreadyExists`/`isConflict`
 // read like an ApiException; transport failures reject with undici's errors (see `isTransient`).
 // Credentials come from the KubeConfig (client-node's authenticators, so exec plugins, token files
@@ -47,6 +47,12 @@ export interface KubeRestOptions {
   timeoutMs?: number | undefined;
   userAgent?: string | undefined;
   onRequest?: ((verb: string, resource: string) => void) | undefined;
+  /**
+   * Called once per request and per watch when the status line arrives, or when the request failed
+   * without one (`code` "<error>"), with the HTTP method and the server's host:port (client-go's
+   * rest_client_requests_total labels). Must not throw.
+   */
+  onResponse?: ((code: string, method: string, host: string) => void) | undefined;
   /** How long derived credentials (headers, TLS material) are reused. Default 10 000 ms. */
   credentialsTtlMs?: number;
   /** Connections kept to the API server. Default 64. */
@@ -175,7 +181,8 @@ export class KubeRest {
    * resolves with a controller that ends the stream once the server answered 200; `callback`
    * gets each event line (unparseable lines are skipped); `done` is called once, with the error
    * (a non-200 reply carries `statusCode` and `reason`), or null when the stream ends or is
-   * aborted. Not rate limited and not counted (watches are long-lived); no body timeout (the
+   * aborted. Not rate limited and not reported to `onRequest` (watches are long-lived), but its
+   * status line is reported to `onResponse` as client-go counts watches; no body timeout (the
    * informer's watchdog restarts a silent watch).
    */
   async watch(
@@ -207,7 +214,8 @@ export class KubeRest {
         signal: controller.signal,
         headersTimeout: this.#o.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
         bodyTimeout: 0,
-      });
+      }).catch((err: unknown) => Promise.reject(this.#answered('GET', '<error>', err)));
+      this.#answered('GET', String(res.statusCode));
       if (res.statusCode !== 200) {
         const text = await res.body.text().catch(() => '');
         let status: { reason?: unknown; message?: unknown } | undefined;
@@ -301,7 +309,8 @@ export class KubeRest {
       // timeoutMs inside the body.
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
-    });
+    }).catch((err: unknown) => Promise.reject(this.#answered(method, '<error>', err)));
+    this.#answered(method, String(res.statusCode));
     if (res.statusCode >= 300) {
       const text = await res.body.text().catch(() => '');
       let status: { reason?: unknown; message?: unknown } | undefined;
@@ -319,12 +328,24 @@ export class KubeRest {
     }
     return res.body.json();
   }
+
+  /** Reports an answer (or its absence) to `onResponse`; returns `err` for the caller to rethrow. */
+  #answered(method: string, code: string, err?: unknown): unknown {
+    try {
+      this.#o.onResponse?.(code, method, this.#t.host);
+    } catch {
+      // metrics must never break a request
+    }
+    return err;
+  }
 }
 
 /** Connections and credentials shared by the KubeRest views of one cluster. */
 class Transport {
   readonly kc: KubeConfig;
   readonly origin: string;
+  /** host:port as the metrics name the server. */
+  readonly host: string;
   readonly basePath: string;
   readonly proxyUrl: string | undefined;
   readonly #o: KubeRestOptions;
@@ -359,6 +380,7 @@ class Transport {
     }
     this.kc = kc;
     this.origin = u.origin;
+    this.host = u.host;
     this.basePath = u.pathname.replace(/\/+$/, '');
     this.#o = opts;
   }

@@ -154,6 +154,8 @@ export class ProvisionController {
       maxMs: o.retryMaxMs,
       handler: (key) => this.#handle(key),
       onError: (key, err) => this.#log.error('unexpected error in work item', { key, err }),
+      // One queue for claims, volumes and the sweep; its workqueue_* metrics carry name="provisioner".
+      observer: d.metrics.workQueue('provisioner', () => this.queue.state()),
     });
     if (o.orphanSweep && o.orphanSweep.mode !== 'off' && o.clusterId) {
       this.#sweep = new OrphanSweep(o.orphanSweep, {
@@ -315,8 +317,6 @@ export class ProvisionController {
   }
 
   async #handle(key: string): Promise<Outcome> {
-    this.#d.metrics.queueDepth.set({ name: 'provisioner' }, this.queue.depth);
-    this.#d.metrics.queueDelayed.set({ name: 'provisioner' }, this.queue.delayed);
     if (key.startsWith(CLAIM)) return this.#syncClaim(key.slice(CLAIM.length));
     if (key.startsWith(VOLUME_KEY)) return this.#syncVolume(key.slice(VOLUME_KEY.length));
     if (key === SWEEP_KEY && this.#sweep) return this.#sweep.run();
@@ -424,7 +424,7 @@ export class ProvisionController {
       const msg = describeFailure(err);
       this.#d.metrics.provisionFailed.inc({ class: className, source: sourceLabel(source) });
       this.#d.recorder.record(subjectOf(pvc, 'PersistentVolumeClaim'), 'Warning', 'ProvisioningFailed', `failed to provision volume with StorageClass "${className}": ${msg}`);
-      log.warn('provisioning failed; will retry', { storageClass: className, error: msg, attempt: this.queue.failures(CLAIM + uid) + 1 });
+      log.warn('provisioning failed; will retry', { storageClass: className, err: msg, attempt: this.queue.failures(CLAIM + uid) + 1 });
       return { kind: 'retry', error: err };
     }
   }
@@ -435,7 +435,7 @@ export class ProvisionController {
     this.#finalFailures.add(uid);
     this.#d.metrics.provisionFailed.inc({ class: className, source: sourceLabel(pvc.spec?.dataSourceRef?.kind ?? pvc.spec?.dataSource?.kind) });
     this.#d.recorder.record(subjectOf(pvc, 'PersistentVolumeClaim'), 'Warning', 'ProvisioningFailed', `failed to provision volume with StorageClass "${className}": ${msg}`);
-    log.warn('provisioning refused; retrying when the class or templates change', { storageClass: className, error: msg });
+    log.warn('provisioning refused; retrying when the class or templates change', { storageClass: className, err: msg });
     return { kind: 'requeueAfter', ms: this.#o.finalErrorRetryMs };
   }
 
@@ -527,7 +527,7 @@ export class ProvisionController {
       this.#attempted.delete(uid);
       return { kind: 'done' };
     } catch (err) {
-      this.#log.warn('clean-up of a removed claim failed; will retry', { appInstance: pvName, error: describeFailure(err) });
+      this.#log.warn('clean-up of a removed claim failed; will retry', { appInstance: pvName, err: describeFailure(err) });
       return { kind: 'retry', error: err };
     }
   }
@@ -572,7 +572,7 @@ export class ProvisionController {
         try {
           await this.#markRetained(pv);
         } catch (err) {
-          log.warn('marking a retained volume failed; will retry', { error: describeFailure(err) });
+          log.warn('marking a retained volume failed; will retry', { err: describeFailure(err) });
           return { kind: 'retry', error: err };
         }
         return this.#removeFinalizer(pv, log);
@@ -602,7 +602,7 @@ export class ProvisionController {
       const msg = describeFailure(err);
       this.#d.metrics.deleteFailed.inc({ class: className });
       this.#d.recorder.record(subjectOf(pv, 'PersistentVolume'), 'Warning', 'VolumeFailedDelete', `failed to delete Datera app instance ${ai}: ${msg}`);
-      log.warn('delete failed; will retry', { appInstance: ai, error: msg });
+      log.warn('delete failed; will retry', { appInstance: ai, err: msg });
       return { kind: 'retry', error: err };
     }
     // Finalizer first, while the PV is not being deleted: nothing else edits its finalizers then
@@ -621,7 +621,7 @@ export class ProvisionController {
         if (uid) this.#pvDeleteSent.set(name, uid);
       }
     } catch (err) {
-      log.warn('deleting the PV failed; will retry', { error: describeFailure(err) });
+      log.warn('deleting the PV failed; will retry', { err: describeFailure(err) });
       return { kind: 'retry', error: err };
     }
     if (!again) {
@@ -697,7 +697,7 @@ export class ProvisionController {
     } catch (err) {
       if (isKubeNotFound(err)) return { kind: 'done' };
       // 422 (test failed) or 409: the cache was stale; the next PV event brings the fresh object.
-      log.debug('finalizer patch did not apply; retrying', { error: describeFailure(err), conflict: isKubeConflict(err) });
+      log.debug('finalizer patch did not apply; retrying', { err: describeFailure(err), conflict: isKubeConflict(err) });
       return { kind: 'retry', error: err };
     }
   }

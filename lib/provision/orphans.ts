@@ -128,7 +128,7 @@ export class OrphanSweep {
       try {
         conn = await t.resolve();
       } catch (err) {
-        this.#d.logger.warn('orphan sweep skips a connection it cannot open', { connection: t.label, error: (err as Error).message });
+        this.#d.logger.warn('orphan sweep skips a connection it cannot open', { connection: t.label, err: (err as Error).message });
         continue;
       }
       const where = `${conn.endpoint}|${conn.tenant}`;
@@ -139,7 +139,7 @@ export class OrphanSweep {
         orphans += r.orphans;
         listed += r.listed;
       } catch (err) {
-        this.#d.logger.warn('orphan sweep of a tenant failed; next sweep retries', { connection: t.label, tenant: conn.tenant, error: (err as Error).message });
+        this.#d.logger.warn('orphan sweep of a tenant failed; next sweep retries', { connection: t.label, tenant: conn.tenant, err: (err as Error).message });
       }
     }
     if (this.#firstSeen.size > MAX_REMEMBERED) this.#firstSeen.clear();
@@ -256,7 +256,7 @@ export class OrphanSweep {
     try {
       await this.#d.deleteAppInstance(conn.client, name);
     } catch (err) {
-      this.#d.logger.warn('deleting an orphaned app instance failed; next sweep retries', { ...fields, error: (err as Error).message });
+      this.#d.logger.warn('deleting an orphaned app instance failed; next sweep retries', { ...fields, err: (err as Error).message });
       return;
     }
     this.#reported.delete(key);

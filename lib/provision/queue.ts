@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // A keyed work queue with N workers: a key is handled by at most one worker at a time; adding a
 // key that is queued already is a no-op; adding a key that is being handled marks it dirty so it
-// runs once more afterwards. Each key has its own exponential backoff.
+// runs once more afterwards. Each key has its own exponential backoff. Reports client-go's
+// workqueue metrics through an optional observer and `state()`.
+import type { QueueObserver, QueueState } from '../observability/metrics.js';
 
 /** What a handler asks for next. */
 export type Outcome =
@@ -20,6 +22,10 @@ export interface QueueOptions {
   /** Called when a handler throws; the key is then retried with backoff. */
   onError?: (key: string, err: unknown) => void;
   random?: () => number;
+  /** Told of adds, starts, finishes and retries (metrics). */
+  observer?: QueueObserver;
+  /** Monotonic clock in ms for wait and work durations (tests). Default performance.now. */
+  now?: () => number;
 }
 
 export class WorkQueue {
@@ -27,8 +33,12 @@ export class WorkQueue {
   readonly #pending: string[] = [];
   #head = 0;
   readonly #queued = new Set<string>();
-  readonly #active = new Set<string>();
+  /** Keys being handled -> when their handler started (`now()` ms). */
+  readonly #active = new Map<string, number>();
   readonly #dirty = new Set<string>();
+  /** Keys waiting (queued or dirty) -> when they started waiting (`now()` ms). */
+  readonly #addedAt = new Map<string, number>();
+  readonly #now: () => number;
   readonly #failures = new Map<string, number>();
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   #running = 0;
@@ -38,11 +48,12 @@ export class WorkQueue {
 
   constructor(opts: QueueOptions) {
     this.#opts = opts;
+    this.#now = opts.now ?? (() => performance.now());
   }
 
-  /** Keys waiting (not counting delayed ones) plus keys being handled. */
+  /** Keys waiting for a worker: queued ones, and ones in progress marked to run again (client-go's depth; delayed keys do not count). */
   get depth(): number {
-    return this.#queued.size + this.#active.size;
+    return this.#queued.size + this.#dirty.size;
   }
   get delayed(): number {
     return this.#timers.size;
@@ -51,18 +62,43 @@ export class WorkQueue {
     return this.#failures.get(key) ?? 0;
   }
 
+  /** The state the metrics read at scrape time. */
+  state(): QueueState {
+    const now = this.#now();
+    let unfinished = 0;
+    let longest = 0;
+    for (const started of this.#active.values()) {
+      const running = Math.max(0, (now - started) / 1000);
+      unfinished += running;
+      if (running > longest) longest = running;
+    }
+    return { depth: this.depth, delayed: this.delayed, unfinishedSeconds: unfinished, longestRunningSeconds: longest };
+  }
+
   add(key: string): void {
-    if (this.#stopped) return;
+    this.#add(key, true);
+  }
+
+  /** `fresh`: false when re-queueing a key whose add was counted when it was marked dirty. */
+  #add(key: string, fresh: boolean): void {
+    if (this.#stopped) {
+      this.#addedAt.delete(key);
+      return;
+    }
     const t = this.#timers.get(key);
     if (t) {
       clearTimeout(t.timer);
       this.#timers.delete(key);
     }
     if (this.#active.has(key)) {
-      this.#dirty.add(key);
+      if (!this.#dirty.has(key)) {
+        this.#dirty.add(key);
+        this.#added(key);
+      }
       return;
     }
     if (this.#queued.has(key)) return;
+    if (fresh) this.#added(key);
     this.#queued.add(key);
     this.#pending.push(key);
     this.#pump();
@@ -93,6 +129,11 @@ export class WorkQueue {
       clearTimeout(t.timer);
       this.#timers.delete(key);
     }
+  }
+
+  #added(key: string): void {
+    if (!this.#addedAt.has(key)) this.#addedAt.set(key, this.#now());
+    this.#opts.observer?.added();
   }
 
   /** Starts handling keys (keys added before are kept). */
@@ -130,7 +171,13 @@ export class WorkQueue {
         this.#head = 0;
       }
       this.#queued.delete(key);
-      this.#active.add(key);
+      const now = this.#now();
+      const since = this.#addedAt.get(key);
+      if (since !== undefined) {
+        this.#addedAt.delete(key);
+        this.#opts.observer?.started(Math.max(0, (now - since) / 1000));
+      }
+      this.#active.set(key, now);
       this.#running++;
       void this.#run(key);
     }
@@ -149,23 +196,27 @@ export class WorkQueue {
       this.#opts.onError?.(key, err);
       outcome = { kind: 'retry', error: err };
     }
+    const started = this.#active.get(key)!;
     this.#active.delete(key);
     this.#running--;
+    this.#opts.observer?.finished(Math.max(0, (this.#now() - started) / 1000));
     const dirty = this.#dirty.delete(key);
     switch (outcome.kind) {
       case 'done':
         this.#failures.delete(key);
-        if (dirty) this.add(key);
+        if (dirty) this.#add(key, false);
         break;
       case 'retry': {
         const n = (this.#failures.get(key) ?? 0) + 1;
         this.#failures.set(key, n);
         // A change that arrived meanwhile is handled by the retry; no immediate rerun (that would defeat backoff).
+        if (dirty) this.#addedAt.delete(key);
+        this.#opts.observer?.retried();
         this.addAfter(key, this.backoff(n));
         break;
       }
       case 'requeueAfter':
-        if (dirty) this.add(key);
+        if (dirty) this.#add(key, false);
         else this.addAfter(key, outcome.ms);
         break;
     }

@@ -466,7 +466,7 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
       expect(await rejection(attachVolume(ctx, req()))).to.contain('logged in to it at the same time; backed off');
       expect(readRecord(cfg.stateDir, PV)).to.equal(undefined);
       const w = logs.find((l) => l.msg === 'backing off: could not remove this node from the ACL')!;
-      expect(w.meta).to.deep.equal({ pv: PV, error: 'cannot reach Datera at http://dat:7717 while trying to remove ACL entry: ECONNRESET' });
+      expect(w.meta).to.deep.equal({ pv: PV, err: 'cannot reach Datera at http://dat:7717 while trying to remove ACL entry: ECONNRESET' });
     });
 
     it('a re-check after login that cannot read Datera keeps the attachment, with a warning', async () => {
@@ -479,7 +479,7 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
       expect(device).to.equal(node.link(portal(IPS[0]!)));
       expect(logs.find((l) => l.msg === 'could not re-check the sessions of a ReadWriteOnce volume after login')?.meta).to.deep.equal({
         pv: PV,
-        error: 'socket hang up',
+        err: 'socket hang up',
       });
     });
 
@@ -615,7 +615,7 @@ describe('flex attachment (in-process: scripted Datera and node)', () => {
       expect(logs.find((l) => l.msg === 'iSCSI portal unusable')?.meta).to.deep.equal({
         pv: PV,
         portal: portal(IPS[1]!),
-        error: `login to ${portal(IPS[1]!)} failed (iscsiadm exit 8): iscsiadm: connection to ${portal(IPS[1]!)} timed out`,
+        err: `login to ${portal(IPS[1]!)} failed (iscsiadm exit 8): iscsiadm: connection to ${portal(IPS[1]!)} timed out`,
       });
     });
 

@@ -169,6 +169,21 @@ describe('kube/rest (the one plain-JSON request path)', () => {
     expect(connections, 'one pool for both views').to.be.within(1, 2);
   });
 
+  it('reports each answer to onResponse as status code, HTTP method and host:port, and a request without an answer as "<error>"', async () => {
+    const answers: string[] = [];
+    const host = new URL(url).host;
+    rest = new KubeRest(testKubeConfig(url), { onResponse: (code, method, h) => answers.push(`${code} ${method} ${h}`) });
+    await rest.createPersistentVolume({ body: { metadata: { name: 'pvc-1' } } });
+    reply = { status: 404, body: JSON.stringify({ kind: 'Status', code: 404, reason: 'NotFound' }) };
+    await rest.readPersistentVolume({ name: 'gone' }).catch(() => undefined);
+    expect(answers).to.deep.equal([`200 POST ${host}`, `404 GET ${host}`]);
+    const closed = new KubeRest(testKubeConfig('http://127.0.0.1:1'), { onResponse: (code, method, h) => answers.push(`${code} ${method} ${h}`) });
+    const err = await closed.deletePersistentVolume({ name: 'x' }).then(() => undefined, (e: unknown) => e);
+    await closed.close();
+    expect(err, 'the transport error still reaches the caller').to.be.instanceOf(Error);
+    expect(answers.slice(2)).to.deep.equal(['<error> DELETE 127.0.0.1:1']);
+  });
+
   it('aborts a request whose reply headers do not come within timeoutMs, with a transient error', async () => {
     // undici's timeout timers tick about every 0.5 s: the reply comes far later than that.
     rest = new KubeRest(testKubeConfig(url), { timeoutMs: 50 });
@@ -202,6 +217,22 @@ describe('kube/rest (the one plain-JSON request path)', () => {
       expect(c.ends).to.deep.equal([null]);
       expect(seen[0]!.url).to.equal('/api/v1/persistentvolumes?watch=true&resourceVersion=7&allowWatchBookmarks=true');
       expect(seen[0]!.headers.authorization).to.equal('Bearer test-token');
+    });
+
+    it('reports the status line of each watch to onResponse (a GET), the refused one too', async () => {
+      const answers: string[] = [];
+      let status = 200;
+      onWatch = (res) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(status === 200 ? '' : JSON.stringify({ kind: 'Status', code: status, reason: 'Expired' }));
+      };
+      rest = new KubeRest(testKubeConfig(url), { onResponse: (code, method, h) => answers.push(`${code} ${method} ${h}`) });
+      const c = collect();
+      await rest.watch('/api/v1/persistentvolumes', {}, c.cb, c.done);
+      status = 410;
+      await rest.watch('/api/v1/persistentvolumes', {}, c.cb, c.done);
+      await waitFor(() => c.ends.length === 2, 'both watches ended');
+      expect(answers).to.deep.equal([`200 GET ${new URL(url).host}`, `410 GET ${new URL(url).host}`]);
     });
 
     it('a non-200 reply calls done with an error carrying the status (410 Gone is recognised)', async () => {

@@ -87,7 +87,7 @@ describe('provisioning controller: operator log lines and forgotten work', funct
       const w = logged('provisioning failed; will retry');
       expect(w).to.have.length(1);
       expect(w[0]).to.include({ level: 'warn', storageClass: 'gold', attempt: 1 });
-      expect(w[0]!.error).to.match(/saving its PersistentVolume failed/);
+      expect(w[0]!.err).to.match(/saving its PersistentVolume failed/);
     });
 
     it('a refused claim is logged at warn with the class and the reason', async () => {
@@ -96,7 +96,7 @@ describe('provisioning controller: operator log lines and forgotten work', funct
       const w = logged('provisioning refused; retrying when the class or templates change');
       expect(w).to.have.length(1);
       expect(w[0]).to.include({ level: 'warn', storageClass: 'gold' });
-      expect(w[0]!.error).to.match(/^volumeMode Block is not supported/);
+      expect(w[0]!.err).to.match(/^volumeMode Block is not supported/);
     });
 
     it('a waiting claim is logged at debug with the reason', async () => {
@@ -136,7 +136,7 @@ describe('provisioning controller: operator log lines and forgotten work', funct
       sim.setFaults({});
       const w = logged('delete failed; will retry');
       expect(w[0]).to.include({ level: 'warn', appInstance: 'pvc-1' });
-      expect(w[0]!.error).to.match(/^Datera /);
+      expect(w[0]!.err).to.match(/^Datera /);
     });
 
     it('a failed PV delete and a failed finalizer patch are logged with the Kubernetes error', async () => {
@@ -144,11 +144,11 @@ describe('provisioning controller: operator log lines and forgotten work', funct
       h.core.failNext('patchPV', apiError(422, 'Invalid', 'the test operation failed'));
       h.volumes.set(released('pvc-1'));
       await h.settle();
-      expect(logged('finalizer patch did not apply; retrying')[0]).to.include({ level: 'debug', error: 'Kubernetes API 422 Invalid: the test operation failed', conflict: false });
+      expect(logged('finalizer patch did not apply; retrying')[0]).to.include({ level: 'debug', err: 'Kubernetes API 422 Invalid: the test operation failed', conflict: false });
       h.core.failNext('deletePV', apiError(500, 'InternalError', 'etcd'));
       h.volumes.set({ ...released('pvc-1'), metadata: { ...released('pvc-1').metadata, resourceVersion: '2' } });
       await h.settle();
-      expect(logged('deleting the PV failed; will retry')[0]).to.include({ level: 'warn', error: 'Kubernetes API 500 InternalError: etcd' });
+      expect(logged('deleting the PV failed; will retry')[0]).to.include({ level: 'warn', err: 'Kubernetes API 500 InternalError: etcd' });
     });
 
     it('a failed Retain marking is logged at warn', async () => {
@@ -189,7 +189,7 @@ describe('provisioning controller: operator log lines and forgotten work', funct
       };
       h.claims.remove(a);
       await eventually(h, () => logged('clean-up of a removed claim failed; will retry').length > 0);
-      expect(logged('clean-up of a removed claim failed; will retry')[0]).to.include({ level: 'warn', appInstance: 'pvc-uid-a', error: 'Kubernetes API 503 ServiceUnavailable: apiserver down' });
+      expect(logged('clean-up of a removed claim failed; will retry')[0]).to.include({ level: 'warn', appInstance: 'pvc-uid-a', err: 'Kubernetes API 503 ServiceUnavailable: apiserver down' });
       expect(names()).to.deep.equal(['pvc-uid-a']);
     });
 
