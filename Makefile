@@ -19,7 +19,11 @@ build: deps ## compile TypeScript to dist/
 typecheck: deps ## type-check everything (lib, spec, bench)
 	npx tsc --noEmit
 
-lint: typecheck ## alias of typecheck
+# eslint.config.js: correctness rules only (floating promises, misused promises, unused variables);
+# knip.jsonc: unused files, exports and dependencies, and imports of undeclared packages.
+lint: typecheck ## type-check, then eslint and knip (unused files, exports, dependencies)
+	npx eslint .
+	npx knip
 
 plane: ## build (once, cached outside the tree) the control plane from Go modules
 	spec/cluster/build.sh
