@@ -76,7 +76,12 @@ export default defineConfig(
     rules: {
       // chai's property assertions (`.to.be.true`, `.that.is.not.empty`) are expressions.
       '@typescript-eslint/no-unused-expressions': 'off',
-      // Specs read untyped JSON bodies from the simulator and the API server.
+    },
+  },
+  {
+    files: ['spec/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      // Specs and benchmarks read untyped JSON bodies from the simulator and the API server.
       '@typescript-eslint/no-explicit-any': 'off',
     },
   },
