@@ -36,6 +36,8 @@ export interface BenchResults {
     apiserver: string;
     oursMode: string;
     oursNodeOptions?: string;
+    /** What ours ran in dist mode (older results: dist/lib/main.js). */
+    oursEntry?: string;
     contenders: Record<string, string>;
     peerTuning: PeerTuning;
     trace?: boolean;
@@ -260,7 +262,7 @@ export function markdown(r: BenchResults, chart: string, supplements: Array<{ fi
   }
   L.push(`Run \`${r.runId}\` (${r.startedAt} → ${r.finishedAt}, ${Math.round(r.durationSec / 60)} min). Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memGiB} GiB, Linux ${m.kernel}, Node ${m.node}, ${m.go}; load average ${m.loadavgStart.join(' / ')} at start, ${m.loadavgEnd.join(' / ')} at the end (the machine is shared). Kubernetes ${m.kubernetes}. Commit ${r.git.commit.slice(0, 12)}${r.git.libChanges.length ? ` plus ${r.git.libChanges.length} uncommitted path(s) under lib/ (the working tree is what ran)` : ''}.`);
   L.push('');
-  L.push(`Settings: simulator ${r.settings.latencyMs} ms per call; ours runs ${r.settings.oursMode === 'dist' ? `compiled (\`node dist/lib/main.js\`${r.settings.oursNodeOptions ? ` with NODE_OPTIONS=${r.settings.oursNodeOptions} as the image sets it` : ''})` : 'under tsx'} from a copy of lib/ taken at the start${r.git.libHash ? ` (hash ${r.git.libHash})` : ''}; kube-controller-manager QPS ${r.settings.kcm.kcmQps} / burst ${r.settings.kcm.kcmBurst}, PV sync period ${r.settings.kcm.pvSyncPeriod}; ${r.settings.apiserver}; the driver keeps ${r.settings.concurrency} creates/deletes in flight. A fresh control plane per measured run.`);
+  L.push(`Settings: simulator ${r.settings.latencyMs} ms per call; ours runs ${r.settings.oursMode === 'dist' ? `${r.settings.oursEntry === 'dist/provisioner.mjs' ? 'bundled' : 'compiled'} (\`node ${r.settings.oursEntry ?? 'dist/lib/main.js'}\`${r.settings.oursNodeOptions ? ` with NODE_OPTIONS=${r.settings.oursNodeOptions} as the image sets it` : ''})` : 'under tsx'} from a copy of lib/ taken at the start${r.git.libHash ? ` (hash ${r.git.libHash})` : ''}; kube-controller-manager QPS ${r.settings.kcm.kcmQps} / burst ${r.settings.kcm.kcmBurst}, PV sync period ${r.settings.kcm.pvSyncPeriod}; ${r.settings.apiserver}; the driver keeps ${r.settings.concurrency} creates/deletes in flight. A fresh control plane per measured run.`);
   L.push('');
   for (const k of kinds) L.push(`- **${NAMES[k] ?? k}**: ${r.settings.contenders[k] ?? r.bursts.find((b) => b.kind === k)?.describe ?? ''}`);
   L.push('');

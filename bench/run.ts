@@ -198,6 +198,7 @@ async function main(): Promise<void> {
       apiserver: 'kube-apiserver defaults (priority and fairness on) + audit log at Metadata level for the contenders\' ServiceAccounts only',
       oursMode,
       oursNodeOptions: snap.nodeOptions ?? '',
+      oursEntry: 'dist/provisioner.mjs',
       contenders: Object.fromEntries([...contenders, ...extras].map((c) => [c.kind, c.describe])),
       peerTuning: tuning,
       trace: v.trace ?? false,
@@ -250,8 +251,8 @@ async function main(): Promise<void> {
       const n = Math.max(...ns);
       const dir = join(workDir, 'cpu-profile');
       mkdirSync(dir, { recursive: true });
-      log(`profile: ours at N=${n} under node --cpu-prof (a separate run; its timing is not reported)`);
-      const s = { ...oursSettings(oursMode), nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] };
+      log(`profile: ours at N=${n} under node --cpu-prof (a separate run; its timing is not reported; tsc's output, so time is attributed per module)`);
+      const s = { ...oursSettings(oursMode === 'tsx' ? 'tsx' : 'compiled'), nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] };
       const r = await runBurst({ repoRoot, workDir, sim, n, settings: s, latencyMs, concurrency, ...timeouts(n), log });
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       if (file) {

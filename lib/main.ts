@@ -2,20 +2,23 @@
 // SPDX-License-Identifier: Apache-2.0
 // Wiring only: config -> logger -> clients -> informers -> leader lease -> controller -> http.
 import { readFileSync } from 'node:fs';
-import { CoreV1Api, type KubernetesObject, type V1ConfigMap, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1StorageClass } from '@kubernetes/client-node';
-import { ConfigError, HELP, describeConfig, loadConfig, type Config } from './config.js';
+import { type KubernetesObject, type V1ConfigMap, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1StorageClass } from '@kubernetes/client-node';
+import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
+import { helpOrVersion } from './config-doc.js';
 import { DateraClient } from './datera/client.js';
-import { RateLimiter, apiMiddleware, createKubeClients, listRaw, makeApiClient } from './kube/client.js';
-import { isNotFound } from './kube/errors.js';
+import { isNotFound, statusOf } from './kube/errors.js';
 import { EventRecorder } from './kube/events.js';
 import { Informer } from './kube/informer.js';
-import { LeaderElector } from './kube/lease.js';
+import { loadKubeConfig } from './kube/kubeconfig.js';
+import { LeaderElector, leaseRequestTimeoutMs } from './kube/lease.js';
+import { RateLimiter } from './kube/ratelimit.js';
 import { KubeRest } from './kube/rest.js';
 import { startHttp } from './observability/http.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { ProvisionController } from './provision/controller.js';
 import { DateraConnections } from './provision/credentials.js';
+import { VERSION } from './version.js';
 
 /**
  * What the caches keep of each object: everything but managedFields and the last-applied
@@ -54,57 +57,41 @@ export interface RunHooks {
 export async function run(config: Config, logger: Logger, hooks: RunHooks = {}): Promise<Running> {
   const exit = hooks.exit ?? ((code: number) => process.exit(code));
   const metrics = new Metrics();
-  const kube = createKubeClients({
-    ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
-    qps: config.kubeApiQps,
-    burst: config.kubeApiBurst,
-    userAgent: `datera-provisioner/${config.identity}`,
-    onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }),
-  });
-  const { core, kc } = kube;
-  // The hot path (PV writes, the confirming reads, events) as plain JSON over keep-alive undici
-  // connections; client-node's typed calls only for the rare ones (Secrets, kube-system, the
-  // lease) and for clusters reached through a proxy.
-  const rest = KubeRest.supports(kc)
-    ? new KubeRest(kc, { limiter: kube.limiter, userAgent: `datera-provisioner/${config.identity}`, onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }) })
-    : undefined;
+  const kc = loadKubeConfig({ kubeconfig: config.kubeconfig });
+  // Every Kubernetes call goes through one plain-JSON client (lib/kube/rest.ts): the controller's
+  // writes and reads on the shared budget, events on their own, the Lease on none.
+  const userAgent = `datera-provisioner/${config.identity}`;
+  const onRequest = (verb: string, resource: string) => metrics.kubeRequests.inc({ verb, resource });
+  const rest = new KubeRest(kc, { limiter: new RateLimiter(config.kubeApiQps, config.kubeApiBurst), userAgent, onRequest });
 
   const informerLog = logger.child({ subsystem: 'informer' });
   const transform = slimObject;
-  const watch = rest ? { watch: rest } : {};
+  const watch = { watch: rest };
   // Plain-JSON paged lists (not client-node models): a quarter of the memory, same shape as watch events.
-  const listOpts = { limiter: kube.limiter, onRequest: (verb: string, resource: string) => metrics.kubeRequests.inc({ verb, resource }), timeoutMs: 60_000 };
+  const lister = rest.with({ timeoutMs: 60_000 });
   const resync = config.resyncPeriodMs;
   const claims = new Informer<V1PersistentVolumeClaim>({
-    name: 'pvc', kc, transform, ...watch, path: '/api/v1/persistentvolumeclaims', resyncPeriodMs: resync, logger: informerLog,
-    list: () => listRaw(kc, '/api/v1/persistentvolumeclaims', listOpts, transform<V1PersistentVolumeClaim>),
+    name: 'pvc', transform, ...watch, path: '/api/v1/persistentvolumeclaims', resyncPeriodMs: resync, logger: informerLog,
+    list: () => lister.list('/api/v1/persistentvolumeclaims', {}, transform<V1PersistentVolumeClaim>),
   });
   const volumes = new Informer<V1PersistentVolume>({
-    name: 'pv', kc, transform, ...watch, path: '/api/v1/persistentvolumes', resyncPeriodMs: resync, logger: informerLog,
-    list: () => listRaw(kc, '/api/v1/persistentvolumes', listOpts, transform<V1PersistentVolume>),
+    name: 'pv', transform, ...watch, path: '/api/v1/persistentvolumes', resyncPeriodMs: resync, logger: informerLog,
+    list: () => lister.list('/api/v1/persistentvolumes', {}, transform<V1PersistentVolume>),
   });
   const classes = new Informer<V1StorageClass>({
-    name: 'storageclass', kc, transform, ...watch, path: '/apis/storage.k8s.io/v1/storageclasses', resyncPeriodMs: resync, logger: informerLog,
-    list: () => listRaw(kc, '/apis/storage.k8s.io/v1/storageclasses', listOpts, transform<V1StorageClass>),
+    name: 'storageclass', transform, ...watch, path: '/apis/storage.k8s.io/v1/storageclasses', resyncPeriodMs: resync, logger: informerLog,
+    list: () => lister.list('/apis/storage.k8s.io/v1/storageclasses', {}, transform<V1StorageClass>),
   });
   const cmSelector = `metadata.name=${config.templatesConfigMap}`;
   const configMaps = new Informer<V1ConfigMap>({
-    name: 'configmap', kc, transform, ...watch, path: `/api/v1/namespaces/${config.namespace}/configmaps`, fieldSelector: cmSelector, resyncPeriodMs: resync, logger: informerLog,
-    list: () => listRaw(kc, `/api/v1/namespaces/${config.namespace}/configmaps`, { ...listOpts, fieldSelector: cmSelector }, transform<V1ConfigMap>),
+    name: 'configmap', transform, ...watch, path: `/api/v1/namespaces/${config.namespace}/configmaps`, fieldSelector: cmSelector, resyncPeriodMs: resync, logger: informerLog,
+    list: () => lister.list(`/api/v1/namespaces/${config.namespace}/configmaps`, { fieldSelector: cmSelector }, transform<V1ConfigMap>),
   });
 
   // Events ride on their own budget: a burst of claims must not make PV writes wait behind events.
   const eventLimiter = new RateLimiter(config.eventQps, config.eventBurst);
-  const eventCore = rest
-    ? rest.withLimiter(eventLimiter)
-    : makeApiClient(kc, CoreV1Api, apiMiddleware({
-        limiter: eventLimiter,
-        timeoutMs: 30_000,
-        userAgent: `datera-provisioner/${config.identity}`,
-        onRequest: (verb, resource) => metrics.kubeRequests.inc({ verb, resource }),
-      }));
   const recorder = new EventRecorder({
-    core: eventCore,
+    core: rest.withLimiter(eventLimiter),
     component: config.provisionerName,
     reportingInstance: config.identity,
     logger: logger.child({ subsystem: 'events' }),
@@ -117,7 +104,7 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
     logger,
     readSecret: async (namespace, name) => {
       try {
-        const s = await core.readNamespacedSecret({ name, namespace });
+        const s = await rest.readNamespacedSecret({ name, namespace });
         const data: Record<string, string> = {};
         for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
         for (const [k, v] of Object.entries(s.stringData ?? {})) data[k] = v;
@@ -171,7 +158,7 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
   // After the health endpoints: a slow API server at start-up must not fail the liveness probe.
   let clusterId: string;
   try {
-    clusterId = await resolveClusterId(config, core, logger);
+    clusterId = await resolveClusterId(config, rest, logger);
   } catch (err) {
     await new Promise<void>((r) => http.close(() => r()));
     throw err;
@@ -193,7 +180,7 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
       clusterId,
       orphanSweep: { mode: config.orphanSweep, intervalMs: config.orphanSweepIntervalMs, graceMs: config.orphanSweepGraceMs },
     },
-    { core: rest ?? core, claims, volumes, classes, configMaps, recorder, connections, metrics, logger: logger.child({ subsystem: 'controller' }) },
+    { core: rest, claims, volumes, classes, configMaps, recorder, connections, metrics, logger: logger.child({ subsystem: 'controller' }) },
   );
 
 
@@ -213,9 +200,11 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
   if (le.enabled) {
     metrics.leader.set({ name: le.leaseName }, 0);
     elector = new LeaderElector({
-      api: kube.leaseCoordination,
+      // Off the controller's budget (a throttled controller must never starve renewals), with
+      // the elector's own request timeout.
+      api: rest.with({ limiter: undefined, timeoutMs: leaseRequestTimeoutMs(le) }),
       name: le.leaseName,
-      namespace: config.namespace,
+      namespace: le.namespace,
       identity: config.identity,
       leaseDurationMs: le.leaseDurationMs,
       renewDeadlineMs: le.renewDeadlineMs,
@@ -223,7 +212,7 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
       logger: logger.child({ subsystem: 'leader-election' }),
       onStartedLeading: () => {
         metrics.leader.set({ name: le.leaseName }, 1);
-        logger.info('became leader; starting workers', { lease: `${config.namespace}/${le.leaseName}` });
+        logger.info('became leader; starting workers', { lease: `${le.namespace}/${le.leaseName}` });
         controller.start();
       },
       onStoppedLeading: (reason) => {
@@ -255,7 +244,7 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
       electionAbort.abort();
       for (const i of informers) i.stop();
       await recorder.flush();
-      await rest?.close();
+      await rest.close();
       await connections.close();
       await new Promise<void>((r) => http.close(() => r()));
     },
@@ -267,7 +256,7 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
  * kube-system namespace (read once). A failed read stops start-up with what to do: running
  * without an identity would write volumes that no later delete could prove are ours.
  */
-export async function resolveClusterId(config: Pick<Config, 'clusterId'>, core: Pick<CoreV1Api, 'readNamespace'>, logger: Logger): Promise<string> {
+export async function resolveClusterId(config: Pick<Config, 'clusterId'>, core: Pick<KubeRest, 'readNamespace'>, logger: Logger): Promise<string> {
   if (config.clusterId) {
     logger.info('cluster id from the clusterId setting', { clusterId: config.clusterId });
     return config.clusterId;
@@ -279,7 +268,7 @@ export async function resolveClusterId(config: Pick<Config, 'clusterId'>, core: 
     logger.info('cluster id from the kube-system namespace uid', { clusterId: uid });
     return uid;
   } catch (err) {
-    const s = (err as { code?: number }).code;
+    const s = statusOf(err)?.code;
     throw new Error(
       `cannot read the uid of namespace kube-system as this cluster's id (${s ? `HTTP ${s}` : (err as Error).message}): allow "get" on namespaces/kube-system (manifests/base/rbac.yaml does) or set the clusterId setting (--cluster-id, DATERA_CLUSTER_ID) to a value unique to this cluster`,
     );
@@ -287,8 +276,9 @@ export async function resolveClusterId(config: Pick<Config, 'clusterId'>, core: 
 }
 
 async function main(): Promise<void> {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    process.stdout.write(HELP);
+  const info = helpOrVersion(process.argv.slice(2));
+  if (info !== undefined) {
+    process.stdout.write(info);
     return;
   }
   let config: Config;
@@ -302,7 +292,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger({ level: config.logLevel, component: 'datera-provisioner' });
-  logger.info('starting', { config: describeConfig(config) });
+  logger.info('starting', { version: VERSION, config: describeConfig(config) });
   process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { err }));
   let running: Running;
   try {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { ConfigError, describeConfig, leaseNameFor, loadConfig, parseDuration } from '../lib/config.js';
+import { ConfigError, describeConfig, loadConfig } from '../lib/config.js';
+import { parseDuration } from '../lib/config-flags.js';
+import { leaseNameFor } from '../lib/kube/lease.js';
 
 const files = (m: Record<string, string>) => (p: string) => m[p];
 const creds = { '/etc/datera/credentials/username': 'admin\n', '/etc/datera/credentials/password': 'pw_secret', '/etc/datera/credentials/server': '10.0.0.5:7718' };

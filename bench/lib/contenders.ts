@@ -27,11 +27,20 @@ export interface ContenderSettings {
   args: string[];
 }
 
-export type OursMode = 'dist' | 'tsx';
+/**
+ * dist: the bundle the image runs; compiled: the same code as tsc emits it, one file per module
+ * (for CPU profiles, which then attribute time to lib/ modules and packages); tsx: the TypeScript.
+ */
+export type OursMode = 'dist' | 'compiled' | 'tsx';
 
 /** Our provisioner at its shipped defaults (no tuning flags; the effective values are read from its start-up log). */
 export function oursSettings(mode: OursMode, extra: string[] = []): ContenderSettings {
-  const how = mode === 'dist' ? 'node <snapshot>/dist/lib/main.js, NODE_OPTIONS as in manifests/image/Dockerfile' : 'node --import tsx <snapshot>/lib/main.ts';
+  const how =
+    mode === 'dist'
+      ? 'node <snapshot>/dist/provisioner.mjs, the bundle the image runs, NODE_OPTIONS as in manifests/image/Dockerfile'
+      : mode === 'compiled'
+        ? 'node <snapshot>/dist/lib/main.js, tsc output, NODE_OPTIONS as in manifests/image/Dockerfile'
+        : 'node --import tsx <snapshot>/lib/main.ts';
   return {
     kind: mode === 'tsx' ? 'ours-tsx' : 'ours',
     runner: 'ours',
@@ -49,7 +58,10 @@ export function oursTunedSettings(t: { qps: number; burst: number }): ContenderS
 export interface Snapshot {
   /** Root holding lib/ (and package.json) as copied at the start of the run. */
   root: string;
+  /** The bundle the image runs (lib/bundle.ts over the copied lib/), relative name `dist/provisioner.mjs`. */
   distEntry: string;
+  /** tsc's output of the copied lib/ (dist/lib/main.js). */
+  compiledEntry: string;
   /** The ideal provisioner compiled to JavaScript (bench/lib/ideal.ts and what it imports). */
   idealEntry: string;
   tsxEntry: string;
@@ -65,10 +77,10 @@ let snapshot: Snapshot | undefined;
 const IDEAL_SOURCES = ['ideal.ts', 'kube.ts', 'objects.ts'];
 
 /**
- * Copies lib/ at the start of the run and compiles the copy with tsc, so that every run of ours
- * and the simulator uses the same code even while lib/ changes in the working tree. Ours runs the
- * compiled JavaScript as the shipped image does (dist/lib/main.js); the tsx mode runs the copied
- * TypeScript.
+ * Copies lib/ at the start of the run, compiles the copy with tsc (the simulator, the ideal
+ * provisioner) and bundles it as the image does, so that every run of ours and the simulator uses
+ * the same code even while lib/ changes in the working tree. Ours runs the bundle the shipped
+ * image runs (dist/provisioner.mjs); the tsx mode runs the copied TypeScript.
  */
 export function takeSnapshot(repoRoot: string, workDir: string): Snapshot {
   const root = join(workDir, 'src');
@@ -89,14 +101,16 @@ export function takeSnapshot(repoRoot: string, workDir: string): Snapshot {
       exclude: [],
     }),
   );
-  const distEntry = join(root, 'dist/lib/main.js');
+  const distEntry = join(root, 'dist/provisioner.mjs');
   const idealEntry = join(root, 'dist/bench-lib/ideal.js');
   try {
     execFileSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.json')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     // Type errors still emit JavaScript; only a missing entry point is fatal.
-    if (!existsSync(distEntry) || !existsSync(idealEntry)) throw new Error(`compiling lib/ failed: ${(err as { stdout?: Buffer }).stdout?.toString() ?? err}`, { cause: err });
+    if (!existsSync(idealEntry)) throw new Error(`compiling lib/ failed: ${(err as { stdout?: Buffer }).stdout?.toString() ?? err}`, { cause: err });
   }
+  execFileSync(process.execPath, ['--import', 'tsx', join(root, 'lib/bundle.ts'), distEntry], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (!existsSync(distEntry)) throw new Error(`bundling lib/ produced no ${distEntry}`);
   const h = createHash('sha256');
   const walk = (dir: string, rel: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -111,14 +125,14 @@ export function takeSnapshot(repoRoot: string, workDir: string): Snapshot {
     const m = /^ENV\s+NODE_OPTIONS=(?:"([^"]*)"|(\S+))\s*$/m.exec(readFileSync(dockerfile, 'utf8'));
     nodeOptions = m?.[1] ?? m?.[2];
   }
-  snapshot = { root, distEntry, idealEntry, tsxEntry: join(root, 'lib/main.ts'), libHash: h.digest('hex').slice(0, 12), ...(nodeOptions ? { nodeOptions } : {}) };
+  snapshot = { root, distEntry, compiledEntry: join(root, 'dist/lib/main.js'), idealEntry, tsxEntry: join(root, 'lib/main.ts'), libHash: h.digest('hex').slice(0, 12), ...(nodeOptions ? { nodeOptions } : {}) };
   return snapshot;
 }
 
 function oursEntry(repoRoot: string, mode: OursMode | undefined): { args: string[]; env: Record<string, string> } {
   const s = snapshot ?? takeSnapshot(repoRoot, join(repoRoot, 'bench/results/tmp/snapshot'));
   if (mode === 'tsx') return { args: ['--import', 'tsx', s.tsxEntry], env: {} };
-  return { args: [s.distEntry], env: s.nodeOptions ? { NODE_OPTIONS: s.nodeOptions } : {} };
+  return { args: [mode === 'compiled' ? s.compiledEntry : s.distEntry], env: s.nodeOptions ? { NODE_OPTIONS: s.nodeOptions } : {} };
 }
 
 export function peerDefaultSettings(): ContenderSettings {

@@ -672,6 +672,9 @@ export class DateraClient implements DateraApi {
         method: call.method,
         headers: this.headers(key, call.anonymous === true),
         ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
+        // Keep the connection after a DELETE with a body ({"force": true}); undici would close it
+        // (see lib/kube/rest.ts). Datera reads DELETE bodies; Content-Length is sent.
+        reset: false,
         signal,
       });
       const text = await this.readBody(res, operation);
@@ -805,9 +808,9 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined, onAbort: (
   });
 }
 
-/** Reads this package's version from the nearest package.json (source and dist layouts). */
+/** Reads this package's version from the nearest package.json (source, dist and bundle layouts). */
 function packageVersion(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
+  for (const rel of ['../../package.json', '../../../package.json', '../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
       if (pkg.name === 'datera-provisioner' && typeof pkg.version === 'string') return pkg.version;

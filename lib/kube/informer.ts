@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // A list+watch cache that keeps itself alive.
 //
-// Built on client-node's `Watch` (one streaming GET per watch), replacing `ListWatch`, which in
+// Built on a streaming watch (lib/kube/rest.ts; one GET per watch), replacing client-node's
+// `ListWatch`, which in
 // 1.4.0 stops for good on any error other than 410, never bounds a watch, has no watchdog for
 // half-open connections and no resync. Guarantees:
 // - `start()` resolves once the initial list is in the cache; it keeps retrying a failing list
@@ -18,13 +19,13 @@
 // Objects are the parsed JSON from the server, shared with the cache: treat them as read-only.
 // Objects from the list carry `Date` timestamps; objects from watches carry strings. Read
 // timestamps with `toDate`/`creationTime`.
-import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { nullLogger, type Logger } from '../observability/logger.js';
 import { describeError, isGone, statusOf } from './errors.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
-/** The part of client-node's `Watch` the informer uses (injectable for tests). */
+/** A streaming watch with the contract of client-node's `Watch.watch` (KubeRest's, or `Watch` in specs). */
 export interface WatchLike {
   watch(
     path: string,
@@ -39,7 +40,6 @@ export interface InformerOptions<T> {
   path: string;
   /** Lists the collection; must apply the same selectors as `fieldSelector`/`labelSelector`. */
   list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
-  kc: KubeConfig;
   fieldSelector?: string;
   labelSelector?: string;
   /** Re-deliver every cached object as `update` this often. Default 15 min; 0 disables. */
@@ -50,8 +50,8 @@ export interface InformerOptions<T> {
   /** Used in logs, e.g. 'pvc'. */
   name: string;
 
-  /** Injectable watch (default `new Watch(kc)`). */
-  watch?: WatchLike;
+  /** The watch transport (KubeRest in the process). */
+  watch: WatchLike;
   /** First retry delay after a failure. Default 1000. */
   backoffInitialMs?: number;
   /** Cap of the retry delay. Default 30 000. */
@@ -182,7 +182,7 @@ export class Informer<T extends KubernetesObject> {
   constructor(opts: InformerOptions<T>) {
     this.#opts = opts;
     this.name = opts.name;
-    this.#watch = opts.watch ?? new Watch(opts.kc);
+    this.#watch = opts.watch;
     this.#log = (opts.logger ?? (sharedNullLogger ??= nullLogger())).child({ informer: opts.name });
     this.#random = opts.random ?? Math.random;
     this.#now = opts.now ?? Date.now;

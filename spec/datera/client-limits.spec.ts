@@ -17,6 +17,7 @@ describe('DateraClient: reply body cap (maxResponseBytes)', function () {
   /** Resolves when the server sees the client close the connection of the current reply. */
   let closed: Promise<void>;
   let clients: DateraClient[];
+  let connections = 0;
 
   before(async () => {
     server = createServer((req, res) => {
@@ -29,6 +30,7 @@ describe('DateraClient: reply body cap (maxResponseBytes)', function () {
       closed = new Promise((r) => res.once('close', () => r()));
       route(req, res);
     });
+    server.on('connection', () => connections++);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -69,6 +71,22 @@ describe('DateraClient: reply body cap (maxResponseBytes)', function () {
     }
     throw new Error('expected the call to reject');
   }
+
+  it('keeps its connection after a forced delete (a DELETE with a body, which undici would close): login + 10 deletes + 10 reads over at most 2 connections', async () => {
+    route = (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ data: req.method === 'DELETE' ? {} : { name: 'ai', id: 'ai' }, tenant: '/root', path: req.url, version: 'v2.2' }));
+      });
+    };
+    const c = client();
+    connections = 0;
+    for (let i = 0; i < 10; i++) await c.deleteAppInstance(`ai-${i}`, true);
+    for (let i = 0; i < 10; i++) await c.getAppInstance(`ai-${i}`);
+    expect(hits.filter((h) => h.startsWith('DELETE'))).to.have.length(10);
+    expect(connections).to.be.within(1, 2);
+  });
 
   it('defaults to 16 MiB', () => {
     expect(DEFAULT_MAX_RESPONSE_BYTES).to.equal(16 * 1024 * 1024);

@@ -80,7 +80,6 @@ describe('kube/informer', () => {
     const inf = new Informer<Pvc>({
       name: 'pvc',
       path: PATH,
-      kc,
       list: async () => {
         lists++;
         return core.listPersistentVolumeClaimForAllNamespaces();

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// KubeRest: the hot-path calls as plain JSON over keep-alive undici connections, against a real
-// local HTTP server (undici does not go through nock's interceptor).
+// KubeRest: every Kubernetes call of the process as plain JSON over keep-alive undici connections,
+// against a real local HTTP server (undici does not go through nock's interceptor).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { expect } from 'chai';
-import { RateLimiter } from '../../lib/kube/client.js';
+import type { V1Lease, V1MicroTime } from '@kubernetes/client-node';
+import { RateLimiter } from '../../lib/kube/ratelimit.js';
 import { isAlreadyExists, isConflict, isGone, isNotFound, isTransient, statusOf } from '../../lib/kube/errors.js';
-import { KubeApiError, KubeRest } from '../../lib/kube/rest.js';
+import { KubeConfigError } from '../../lib/kube/kubeconfig.js';
+import { KubeApiError, KubeRest, describeRequest } from '../../lib/kube/rest.js';
 import { testKubeConfig, waitFor } from './helpers.js';
 
 interface Seen {
@@ -15,13 +18,17 @@ interface Seen {
   body: string;
 }
 
-describe('kube/rest (plain-JSON hot-path calls)', () => {
+describe('kube/rest (the one plain-JSON request path)', () => {
   let server: Server;
   let url: string;
   let seen: Seen[];
   let connections: number;
   /** The next reply: status and body; default 201 with an object echo. */
   let reply: { status: number; body: string; delayMs?: number } | undefined;
+  /** Replies taken in order before `reply`. */
+  let queue: Array<{ status: number; body: string; delayMs?: number }>;
+  /** CONNECT requests the server saw (as a forward proxy); each tunnel leads back to the server. */
+  let tunnels: string[];
   /** Answers watch requests (?watch=true) when set. */
   let onWatch: ((res: ServerResponse) => void) | undefined;
   let rest: KubeRest;
@@ -37,8 +44,9 @@ describe('kube/rest (plain-JSON hot-path calls)', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        const r = reply ?? { status: 200, body: JSON.stringify({ kind: 'PersistentVolume', metadata: { name: 'echo' } }) };
-        reply = undefined;
+        const queued = queue.shift();
+        const r = queued ?? reply ?? { status: 200, body: JSON.stringify({ kind: 'PersistentVolume', metadata: { name: 'echo' } }) };
+        if (!queued) reply = undefined;
         const send = () => {
           res.statusCode = r.status;
           res.setHeader('content-type', 'application/json');
@@ -49,6 +57,17 @@ describe('kube/rest (plain-JSON hot-path calls)', () => {
       });
     });
     server.on('connection', () => connections++);
+    server.on('connect', (req: IncomingMessage, socket: import('node:net').Socket) => {
+      tunnels.push(req.url!);
+      const port = (server.address() as { port: number }).port;
+      const upstream = connect(port, '127.0.0.1', () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+      });
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   });
@@ -60,6 +79,8 @@ describe('kube/rest (plain-JSON hot-path calls)', () => {
     seen = [];
     connections = 0;
     reply = undefined;
+    queue = [];
+    tunnels = [];
     onWatch = undefined;
   });
   afterEach(async () => {
@@ -121,6 +142,15 @@ describe('kube/rest (plain-JSON hot-path calls)', () => {
     expect(connections).to.be.within(1, 2);
   });
 
+  it('keeps the connection after a DELETE with a body (undici would close it): 10 deletes with a uid precondition, then 10 reads, over at most 2 connections', async () => {
+    rest = new KubeRest(testKubeConfig(url));
+    for (let i = 0; i < 10; i++) await rest.deletePersistentVolume({ name: `pv-${i}`, body: { preconditions: { uid: `u-${i}` } } });
+    for (let i = 0; i < 10; i++) await rest.readPersistentVolume({ name: `pv-${i}` });
+    expect(seen.filter((r) => r.method === 'DELETE').map((r) => JSON.parse(r.body))).to.have.length(10);
+    expect(seen[0]!.headers['content-length']).to.equal(String(Buffer.byteLength(seen[0]!.body)));
+    expect(connections).to.be.within(1, 2);
+  });
+
   it('waits for the rate limiter and reports each request as verb and resource; withLimiter shares the connection pool', async () => {
     const acquired: string[] = [];
     const limiter = new RateLimiter(0, 1);
@@ -139,9 +169,10 @@ describe('kube/rest (plain-JSON hot-path calls)', () => {
     expect(connections, 'one pool for both views').to.be.within(1, 2);
   });
 
-  it('aborts a request that exceeds timeoutMs with a transient error', async () => {
+  it('aborts a request whose reply headers do not come within timeoutMs, with a transient error', async () => {
+    // undici's timeout timers tick about every 0.5 s: the reply comes far later than that.
     rest = new KubeRest(testKubeConfig(url), { timeoutMs: 50 });
-    reply = { status: 200, body: '{}', delayMs: 500 };
+    reply = { status: 200, body: '{}', delayMs: 4000 };
     const err = await rest.createPersistentVolume({ body: {} }).then(() => undefined, (e: unknown) => e);
     expect(err).to.be.instanceOf(Error);
     expect(isTransient(err)).to.equal(true);
@@ -207,11 +238,131 @@ describe('kube/rest (plain-JSON hot-path calls)', () => {
     });
   });
 
-  it('refuses a cluster reached through a proxy (those stay on the typed clients)', () => {
-    const kc = testKubeConfig(url);
-    kc.clusters[0] = { ...kc.clusters[0]!, proxyUrl: 'http://proxy:3128' };
-    expect(KubeRest.supports(kc)).to.equal(false);
-    expect(KubeRest.supports(testKubeConfig(url))).to.equal(true);
-    expect(() => new KubeRest(kc)).to.throw(/proxy/);
+  it('sends requests for the cluster through an http proxy-url (a CONNECT tunnel) and refuses socks or malformed proxies without echoing them', async () => {
+    // The local server doubles as the forward proxy: it records the CONNECT target and tunnels
+    // every connection back to itself (kube.invalid does not resolve: only the proxy can reach it).
+    const kc = testKubeConfig('http://kube.invalid:6443');
+    kc.clusters[0] = { ...kc.clusters[0]!, proxyUrl: url };
+    rest = new KubeRest(kc);
+    reply = { status: 200, body: JSON.stringify({ metadata: { name: 'kube-system', uid: 'u-1' } }) };
+    const ns = await rest.readNamespace({ name: 'kube-system' });
+    expect(ns.metadata?.uid).to.equal('u-1');
+    expect(tunnels).to.deep.equal(['kube.invalid:6443']);
+    expect(seen.map((r) => `${r.method} ${r.url}`)).to.deep.equal(['GET /api/v1/namespaces/kube-system']);
+    for (const proxyUrl of ['socks5://user:s3cret@proxy:1080', 'not a url :s3cret']) {
+      const bad = testKubeConfig(url);
+      bad.clusters[0] = { ...bad.clusters[0]!, proxyUrl };
+      let err: unknown;
+      try {
+        new KubeRest(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).to.be.instanceOf(KubeConfigError);
+      expect((err as Error).message).to.match(/proxy-url must be an http:\/\/ or https:\/\/ URL/);
+      expect((err as Error).message).to.not.include('s3cret');
+    }
+  });
+
+  it('refuses a cluster server that is not https (or http with insecure-skip-tls-verify)', () => {
+    const kc = testKubeConfig('ftp://kube:21');
+    expect(() => new KubeRest(kc)).to.throw(KubeConfigError, /must be https/);
+  });
+
+  it('reads a Secret and a Namespace, and reads, creates and replaces a Lease, with their paths, methods and bodies, returning the parsed objects', async () => {
+    rest = new KubeRest(testKubeConfig(url));
+    const lease: V1Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'l', namespace: 'ns', resourceVersion: '7' }, spec: { holderIdentity: 'me', renewTime: '2026-12-01T21:00:00.123456Z' as unknown as V1MicroTime } };
+    const replies = [
+      { kind: 'Secret', data: { password: 'cGFzcw==' } },
+      { kind: 'Namespace', metadata: { uid: 'u' } },
+      lease,
+      { ...lease, metadata: { ...lease.metadata, resourceVersion: '8' } },
+      { ...lease, metadata: { ...lease.metadata, resourceVersion: '9' } },
+    ];
+    const got: unknown[] = [];
+    reply = { status: 200, body: JSON.stringify(replies[0]) };
+    got.push(await rest.readNamespacedSecret({ name: 's', namespace: 'ns' }));
+    reply = { status: 200, body: JSON.stringify(replies[1]) };
+    got.push(await rest.readNamespace({ name: 'kube-system' }));
+    reply = { status: 200, body: JSON.stringify(replies[2]) };
+    got.push(await rest.readNamespacedLease({ name: 'l', namespace: 'ns' }));
+    reply = { status: 201, body: JSON.stringify(replies[3]) };
+    got.push(await rest.createNamespacedLease({ namespace: 'ns', body: lease }));
+    reply = { status: 200, body: JSON.stringify(replies[4]) };
+    got.push(await rest.replaceNamespacedLease({ name: 'l', namespace: 'ns', body: lease }));
+    expect(got).to.deep.equal(replies);
+    expect(seen.map((r) => `${r.method} ${r.url}`)).to.deep.equal([
+      'GET /api/v1/namespaces/ns/secrets/s',
+      'GET /api/v1/namespaces/kube-system',
+      'GET /apis/coordination.k8s.io/v1/namespaces/ns/leases/l',
+      'POST /apis/coordination.k8s.io/v1/namespaces/ns/leases',
+      'PUT /apis/coordination.k8s.io/v1/namespaces/ns/leases/l',
+    ]);
+    expect(JSON.parse(seen[4]!.body)).to.deep.equal(lease);
+    expect(seen[4]!.headers['content-type']).to.equal('application/json');
+  });
+
+  it('with({ limiter: undefined }) skips the shared limiter (the Lease) but still reports the request, on the same connections', async () => {
+    const acquired: string[] = [];
+    const limiter = new RateLimiter(0, 1);
+    limiter.acquire = async () => void acquired.push('shared');
+    const counted: string[] = [];
+    rest = new KubeRest(testKubeConfig(url), { limiter, onRequest: (v, r) => counted.push(`${v} ${r}`) });
+    const leases = rest.with({ limiter: undefined, timeoutMs: 1000 });
+    reply = { status: 200, body: '{}' };
+    await leases.readNamespacedLease({ name: 'l', namespace: 'ns' });
+    reply = { status: 200, body: '{}' };
+    await rest.readNamespace({ name: 'ns' });
+    expect(acquired).to.deep.equal(['shared']);
+    expect(counted).to.deep.equal(['get leases', 'get namespaces']);
+    expect(connections).to.be.within(1, 2);
+  });
+
+  it('list follows continue tokens, passes selectors, transforms each item, counts and limits each page, and maps errors', async () => {
+    const acquired: string[] = [];
+    const limiter = new RateLimiter(0, 1);
+    limiter.acquire = async () => void acquired.push('page');
+    const counted: string[] = [];
+    rest = new KubeRest(testKubeConfig(url), { limiter, onRequest: (v, r) => counted.push(`${v} ${r}`) });
+    queue.push(
+      { status: 200, body: JSON.stringify({ kind: 'List', metadata: { resourceVersion: '5', continue: '1' }, items: [{ metadata: { name: 'a', managedFields: [1] } }, { metadata: { name: 'b' } }] }) },
+      { status: 200, body: JSON.stringify({ kind: 'List', metadata: { resourceVersion: '6' }, items: [{ metadata: { name: 'c' } }] }) },
+    );
+    const r = await rest.list<{ metadata: { name: string; managedFields?: unknown } }>(
+      '/api/v1/persistentvolumes',
+      { pageSize: 2, fieldSelector: 'metadata.name=x' },
+      (o) => ({ metadata: { name: o.metadata.name.toUpperCase() } }),
+    );
+    expect(r.items.map((i) => i.metadata.name)).to.deep.equal(['A', 'B', 'C']);
+    expect(r.items[0]!.metadata.managedFields).to.equal(undefined);
+    expect(r.metadata.resourceVersion).to.equal('6');
+    expect(seen.map((x) => x.url)).to.deep.equal([
+      '/api/v1/persistentvolumes?limit=2&fieldSelector=metadata.name%3Dx',
+      '/api/v1/persistentvolumes?limit=2&fieldSelector=metadata.name%3Dx&continue=1',
+    ]);
+    expect(counted).to.deep.equal(['list persistentvolumes', 'list persistentvolumes']);
+    expect(acquired).to.deep.equal(['page', 'page']);
+    reply = { status: 403, body: JSON.stringify({ kind: 'Status', code: 403, reason: 'Forbidden', message: 'nope' }) };
+    const err = await rest.list('/api/v1/secrets').then(() => undefined, (e: unknown) => e);
+    expect(statusOf(err)).to.include({ code: 403, reason: 'Forbidden' });
+  });
+
+  describe('describeRequest', () => {
+    const cases: Array<[string, string, string, string]> = [
+      ['GET', '/api/v1/namespaces/ns/persistentvolumeclaims/c1', 'get', 'persistentvolumeclaims'],
+      ['GET', '/api/v1/persistentvolumeclaims?limit=500', 'list', 'persistentvolumeclaims'],
+      ['GET', '/api/v1/persistentvolumes?watch=true', 'watch', 'persistentvolumes'],
+      ['POST', '/api/v1/persistentvolumes', 'create', 'persistentvolumes'],
+      ['PUT', '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/x', 'update', 'leases'],
+      ['PATCH', '/api/v1/namespaces/ns/persistentvolumeclaims/c1/status', 'patch', 'persistentvolumeclaims/status'],
+      ['DELETE', '/api/v1/persistentvolumes/pv1', 'delete', 'persistentvolumes'],
+      ['GET', '/apis/storage.k8s.io/v1/storageclasses/fast', 'get', 'storageclasses'],
+      ['GET', '/api/v1/namespaces/ns', 'get', 'namespaces'],
+    ];
+    for (const [method, path, verb, resource] of cases) {
+      it(`${method} ${path} -> ${verb} ${resource}`, () => {
+        expect(describeRequest(method, `https://k8s.test${path}`)).to.deep.equal({ verb, resource });
+      });
+    }
   });
 });
