@@ -19,7 +19,11 @@ build: deps ## compile TypeScript to dist/
 typecheck: deps ## type-check everything (lib, spec, bench)
 	npx tsc --noEmit
 
-lint: typecheck ## alias of typecheck
+# eslint.config.js: correctness rules only (floating promises, misused promises, unused variables);
+# knip.jsonc: unused files, exports and dependencies, and imports of undeclared packages.
+# Both run, so one pass lists every finding; either one failing fails the target.
+lint: typecheck ## type-check, then eslint and knip (unused files, exports, dependencies)
+	status=0; npx eslint . || status=1; npx knip || status=1; exit $$status
 
 plane: ## build (once, cached outside the tree) the control plane from Go modules
 	spec/cluster/build.sh

@@ -8,7 +8,7 @@ import { closeSync, openSync, readSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { type Kube, KubeError } from './kube.js';
 
-export const IDENTITY_NS = 'bench-identities';
+const IDENTITY_NS = 'bench-identities';
 
 /**
  * Writes the audit policy into `dir`; returns the kube-apiserver flags that enable it. With

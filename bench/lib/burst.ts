@@ -35,14 +35,14 @@ export interface BurstOptions {
   log: (msg: string) => void;
 }
 
-export interface PhaseStats {
+interface PhaseStats {
   p50: number;
   p90: number;
   n: number;
 }
 
 /** Per-claim phases from the audit log (tracing runs). */
-export interface Trace {
+interface Trace {
   /** kube-controller-manager requests in the provisioning window, by "verb resource", and writes per claim. */
   kcm: Record<string, number>;
   kcmWritesPerClaim: number;
@@ -56,7 +56,7 @@ export interface Trace {
   pvToBound: PhaseStats;
 }
 
-export interface PhaseCounts {
+interface PhaseCounts {
   startup: Record<string, number>;
   provision: Record<string, number>;
   delete: Record<string, number>;
@@ -177,7 +177,7 @@ export function waitUntil(cond: () => boolean | Promise<boolean>, ms: number, ev
         checking = false;
       }
     };
-    const t = setInterval(check, everyMs);
+    const t = setInterval(() => void check(), everyMs);
     kick = () => void check();
     void check();
   });

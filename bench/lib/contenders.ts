@@ -107,7 +107,7 @@ export function takeSnapshot(repoRoot: string, workDir: string): Snapshot {
     execFileSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.json')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     // Type errors still emit JavaScript; only a missing entry point is fatal.
-    if (!existsSync(idealEntry)) throw new Error(`compiling lib/ failed: ${(err as { stdout?: Buffer }).stdout?.toString() ?? err}`);
+    if (!existsSync(idealEntry)) throw new Error(`compiling lib/ failed: ${(err as { stdout?: Buffer }).stdout?.toString() ?? err}`, { cause: err });
   }
   execFileSync(process.execPath, ['--import', 'tsx', join(root, 'lib/bundle.ts'), distEntry], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   if (!existsSync(distEntry)) throw new Error(`bundling lib/ produced no ${distEntry}`);
@@ -153,7 +153,7 @@ export interface PeerTuning {
  * exponential per-item retry limiter from --retry-interval-start (1 s) to --retry-interval-max
  * (5 min) instead of the library's 15 s..1000 s plus 10/s bucket, and retries without a limit.
  */
-export const PEER_TUNED_EXTRAS = ['--protobuf', '--retry-interval-start', '1s', '--retry-interval-max', '5m', '--failed-threshold', '0'];
+const PEER_TUNED_EXTRAS = ['--protobuf', '--retry-interval-start', '1s', '--retry-interval-max', '5m', '--failed-threshold', '0'];
 
 export function peerTunedSettings(t: PeerTuning, kind: ContenderKind = 'peer-tuned'): ContenderSettings {
   const args = ['--kube-api-qps', String(t.qps), '--kube-api-burst', String(t.burst), '--threadiness', String(t.threads), ...PEER_TUNED_EXTRAS];

@@ -31,7 +31,7 @@ export interface FaultOptions {
   log: (msg: string) => void;
 }
 
-export interface SafetyCheck {
+interface SafetyCheck {
   claims: number;
   bound: number;
   unbound: number;

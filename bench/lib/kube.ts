@@ -79,7 +79,7 @@ export class Kube {
   async list<T = KubeObject>(path: string, query = ''): Promise<{ items: T[]; resourceVersion: string }> {
     const items: T[] = [];
     let cont = '';
-    let rv = '';
+    let rv: string;
     do {
       const q = new URLSearchParams(query);
       q.set('limit', '2000');
@@ -200,7 +200,7 @@ export class Mirror {
           this.#abort.signal,
           this.query,
         );
-      } catch (err) {
+      } catch {
         if (this.#abort.signal.aborted) return;
         this.restarts++;
         rv = ''; // relist: covers 410 Gone and everything missed while the server was away

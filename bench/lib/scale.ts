@@ -25,7 +25,7 @@ export interface ScaleOptions {
   log: (msg: string) => void;
 }
 
-export interface ScaleContenderResult {
+interface ScaleContenderResult {
   kind: string;
   describe: string;
   /** Spawn to the first 200 from /readyz (ours) or to "Started provisioner controller" (peer). */

@@ -7,7 +7,7 @@ import { startChild, type Child } from './proc.js';
 
 export const SIM_USER = { name: 'admin', password: 'bench_pw_1' };
 /** The driver's own Datera user: its reads (counts, metadata checks) are told apart in the call log. */
-export const BENCH_USER = { name: 'benchdriver', password: 'bench_pw_2' };
+const BENCH_USER = { name: 'benchdriver', password: 'bench_pw_2' };
 
 export interface SimCall {
   at: number;

@@ -3,7 +3,7 @@
 // use them. Field names follow the API exactly (snake_case); only what we read or write is typed.
 
 /** `{path}` reference to another Datera object, e.g. `{path: "/app_templates/basic"}`. */
-export interface PathRef {
+interface PathRef {
   path: string;
   resolved_path?: string;
   resolved_tenant?: string;
@@ -42,7 +42,7 @@ export interface VolumeSpec {
   snapshot_policies?: SnapshotPolicy[];
 }
 
-export interface ChapAuth {
+interface ChapAuth {
   type: 'none' | 'chap' | 'mchap';
   initiator_user_name?: string;
   initiator_pswd?: string;
@@ -63,7 +63,8 @@ export interface StorageInstanceSpec {
 export interface AppInstanceCreate {
   name: string;
   descr?: string;
-  create_mode?: 'normal' | 'kubernetes' | string;
+  /** Who created it: 'kubernetes' from this provisioner, 'normal' by default; the API knows a few more. */
+  create_mode?: string;
   access_control_mode?: 'allow_all' | 'deny_all';
   storage_instances?: StorageInstanceSpec[];
   app_template?: PathRef;
@@ -120,7 +121,7 @@ export interface Initiator {
   tenant?: string;
 }
 
-export interface VolumeTemplate {
+interface VolumeTemplate {
   name: string;
   size: number;
   replica_count?: number;
@@ -129,7 +130,7 @@ export interface VolumeTemplate {
   performance_policy?: PerformancePolicy;
 }
 
-export interface StorageTemplate {
+interface StorageTemplate {
   name: string;
   ip_pool?: PathRef | string;
   volume_templates: VolumeTemplate[];

@@ -41,7 +41,7 @@ export interface FlexConfig {
 }
 
 /** Environment variables read by `configFromEnv`, documented in lib/flex/README.md. */
-export const ENV = {
+const ENV = {
   root: 'DATERA_FLEX_ROOT',
   settings: 'DATERA_FLEX_CONFIG',
   log: 'DATERA_FLEX_LOG',

@@ -30,7 +30,7 @@ import { readRecord, withVolumeLock } from './state.js';
 import { mountVolume } from './volume.js';
 
 /** Call-outs this driver answers, with the arguments kubelet passes after the name. */
-export const CALLOUTS = {
+const CALLOUTS = {
   init: [],
   getvolumename: ['options'],
   attach: ['options', 'nodeName'],
@@ -45,7 +45,7 @@ export const CALLOUTS = {
   expandfs: ['options', 'devicePath', 'deviceMountPath', 'newSize', 'oldSize'],
 } as const;
 
-export type Callout = keyof typeof CALLOUTS;
+type Callout = keyof typeof CALLOUTS;
 type Args<C extends Callout> = Record<(typeof CALLOUTS)[C][number], string>;
 
 export type ParsedCall = { [C in Callout]: { callout: C; args: Args<C> } }[Callout] | { callout: 'unsupported'; name: string };

@@ -7,9 +7,9 @@ import { checkResult, outputSummary, type HostRunner } from './host.js';
 import type { Chap } from './options.js';
 import { FlexError } from './reply.js';
 
-export const ISCSI_PORT = 3260;
+const ISCSI_PORT = 3260;
 /** Datera exports one volume per storage instance target as LUN 0. */
-export const LUN = 0;
+const LUN = 0;
 
 /** iscsiadm exit code for "no records / no sessions found". */
 const ISCSI_ERR_NO_OBJS_FOUND = 21;

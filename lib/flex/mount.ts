@@ -58,7 +58,7 @@ export function mountsOf(mounts: MountEntry[], devices: string[]): MountEntry[] 
 }
 
 /** Filesystems the driver mounts as they are found. ext2/ext3 are mounted (the ext4 driver reads them), never made. */
-export const MOUNTABLE_FS = ['xfs', 'ext4', 'ext3', 'ext2'] as const;
+const MOUNTABLE_FS = ['xfs', 'ext4', 'ext3', 'ext2'] as const;
 export type MountableFs = (typeof MOUNTABLE_FS)[number];
 
 /** What a device holds, as far as the driver acts on it. Anything else is a FlexError. */

@@ -14,7 +14,7 @@ import type { VolumeRef } from './options.js';
 import { FlexError } from './reply.js';
 
 /** Metadata keys the provisioner writes on every app instance it creates. */
-export const OWNER = {
+const OWNER = {
   pv: 'k8s-pv',
   claimNamespace: 'k8s-claim-namespace',
   claimName: 'k8s-claim-name',

@@ -2,9 +2,9 @@
 // The one JSON object a call-out prints. kubelet merges stdout and stderr before parsing, so
 // nothing else may ever reach either stream.
 
-export type ReplyStatus = 'Success' | 'Failure' | 'Not supported';
+type ReplyStatus = 'Success' | 'Failure' | 'Not supported';
 
-export interface Capabilities {
+interface Capabilities {
   attach: boolean;
   fsGroup: boolean;
   requiresFSResize: boolean;

@@ -20,6 +20,7 @@ import type { DateraApi } from '../datera/types.js';
 import type { DateraSettings } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 import { statusOf } from '../kube/errors.js';
+import { FLEX_DRIVER } from './volume.js';
 
 export interface SecretRef {
   name: string;
@@ -119,8 +120,8 @@ export class DateraConnections {
       throw err;
     }
     if (!s) throw new CredentialsError(`credentials Secret ${ns}/${name} does not exist`);
-    if (s.type && s.type !== 'datera/iscsi')
-      throw new CredentialsError(`credentials Secret ${ns}/${name} has type "${s.type}"; kubelet passes only Secrets of type "datera/iscsi" to the datera/iscsi driver`);
+    if (s.type && s.type !== FLEX_DRIVER)
+      throw new CredentialsError(`credentials Secret ${ns}/${name} has type "${s.type}"; kubelet passes only Secrets of type "${FLEX_DRIVER}" to the ${FLEX_DRIVER} driver`);
     const missing = ['username', 'password'].filter((k) => !s.data[k]);
     if (missing.length) throw new CredentialsError(`credentials Secret ${ns}/${name} lacks key(s) ${missing.join(', ')} (needs username, password, server)`);
     return {

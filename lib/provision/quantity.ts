@@ -12,7 +12,7 @@
 export const GIB = 1n << 30n;
 
 /** Largest byte count parseQuantity returns: int64, the range of Kubernetes' Quantity.Value(). */
-export const MAX_QUANTITY_BYTES = (1n << 63n) - 1n;
+const MAX_QUANTITY_BYTES = (1n << 63n) - 1n;
 
 const QUANTITY_RE = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:(Ki|Mi|Gi|Ti|Pi|Ei)|[eE]([+-]?\d+)|([numkMGTPE]))?$/;
 

@@ -183,7 +183,7 @@ function hashing(hash: ReturnType<typeof createHash>, count: { bytes: number }):
   });
 }
 
-export interface BuiltLayer {
+interface BuiltLayer {
   /** sha256 of the uncompressed tar (the config's rootfs.diff_ids). */
   diffId: string;
   /** sha256 of the gzip blob. */
@@ -198,7 +198,7 @@ export interface BuiltLayer {
  * hashed first; when `blobDir` already holds the blob for that diff_id (recorded in
  * `<diffId>.layer.json`), it is reused without compressing again.
  */
-export async function writeLayer(entries: readonly LayerEntry[], mtime: number, blobDir: string): Promise<BuiltLayer> {
+async function writeLayer(entries: readonly LayerEntry[], mtime: number, blobDir: string): Promise<BuiltLayer> {
   await fs.mkdir(blobDir, { recursive: true });
   const diffHash = createHash('sha256');
   const diffCount = { bytes: 0 };
@@ -230,7 +230,7 @@ export async function writeLayer(entries: readonly LayerEntry[], mtime: number, 
 }
 
 /** The parts of an OCI/Docker image config that these images set. */
-export interface RuntimeConfig {
+interface RuntimeConfig {
   User?: string;
   ExposedPorts?: Record<string, Record<string, never>>;
   Env?: string[];

@@ -85,7 +85,7 @@ export async function startPlane(opts: PlaneOptions = {}): Promise<Plane> {
     rl.once('line', (line) => {
       try {
         resolve(JSON.parse(line) as PlaneInfo);
-      } catch (e) {
+      } catch {
         reject(new Error(`testplane printed an unexpected line: ${line}`));
       }
     });

@@ -26,7 +26,7 @@ export const fakesBin = path.join(here, 'fakes', 'bin');
 const driverEntry = path.join(repoRoot, 'lib/flex/main.ts');
 
 /** Run call-outs in this process (see the top of this file); otherwise spawn the driver entry. */
-export const IN_PROCESS = process.env.DATERA_FLEX_IN_PROCESS === '1';
+const IN_PROCESS = process.env.DATERA_FLEX_IN_PROCESS === '1';
 
 export const NODE_IQN = 'iqn.1994-05.com.redhat:node-1';
 
@@ -195,7 +195,7 @@ export class FakeHost {
   }
 
   calls(tool?: string): FakeCall[] {
-    let text = '';
+    let text: string;
     try {
       text = fs.readFileSync(this.path('fake/calls.jsonl'), 'utf8');
     } catch {

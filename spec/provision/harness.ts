@@ -13,14 +13,14 @@ import { DateraConnections } from '../../lib/provision/credentials.js';
 import { PROVISIONER } from '../support/builders.js';
 import { FakeInformer, apiError } from './controller-fakes.js';
 
-export { FakeInformer, apiError } from './controller-fakes.js';
+export { apiError } from './controller-fakes.js';
 
 /**
  * Records Kubernetes writes; `failNext(op, err)` makes the next call of op throw; `hold(op)` makes
  * the next call of op wait until the returned function is called. The confirming reads answer
  * from `server` (what the API server holds, which the caches may not show yet).
  */
-export class FakeCore {
+class FakeCore {
   readonly calls: Array<{ op: string; arg: unknown }> = [];
   readonly server = { volumes: new Map<string, V1PersistentVolume>(), claims: new Map<string, V1PersistentVolumeClaim>() };
   readonly #fail = new Map<string, unknown[]>();
@@ -64,7 +64,7 @@ export class FakeCore {
   }
 }
 
-export interface Recorded {
+interface Recorded {
   kind: string;
   name: string;
   type: string;

@@ -37,7 +37,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 // iscsiadm's exit codes (open-iscsi include/iscsi_err.h) and their texts.
 const ERR = {
@@ -114,7 +114,7 @@ function readConfig() {
 /** `ip:port` with brackets for IPv6; a portal without a port gets 3260; a `,tpgt` suffix is dropped. */
 export function normalizePortal(p) {
   const s = p.replace(/,\d+$/, '');
-  if (/^\[.*\]:\d+$/.test(s) || /^[^:\[\]]+:\d+$/.test(s)) return s;
+  if (/^\[.*\]:\d+$/.test(s) || /^[^:[\]]+:\d+$/.test(s)) return s;
   if (/^\[.*\]$/.test(s)) return `${s}:${DEFAULT_PORT}`;
   if (s.includes(':')) return `[${s}]:${DEFAULT_PORT}`;
   return `${s}:${DEFAULT_PORT}`;
@@ -470,7 +470,7 @@ async function nodeMode(cfg, o) {
     const name = o['-n'];
     const value = o['-v'];
     if (!name || value === undefined) throw new Exit(ERR.INVAL, 'iscsiadm: --op=update requires --name and --value');
-    if (!/^(node|iface)\.[A-Za-z0-9_.\[\]]+$/.test(name)) throw new Exit(ERR.INVAL, `iscsiadm: Cannot modify ${name}. Invalid param name.`);
+    if (!/^(node|iface)\.[A-Za-z0-9_.[\]]+$/.test(name)) throw new Exit(ERR.INVAL, `iscsiadm: Cannot modify ${name}. Invalid param name.`);
     const recs = readJsonDir(nodesDir(cfg)).filter((n) => (!iqn || n.iqn === iqn) && (!portal || n.portal === portal));
     if (recs.length === 0) throw new Exit(ERR.NO_OBJS_FOUND, 'iscsiadm: No records found');
     for (const r of recs) writeJson(r.file, { ...r, settings: { ...r.settings, [name]: value } });
