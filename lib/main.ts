@@ -272,6 +272,7 @@ export async function resolveClusterId(config: Pick<Config, 'clusterId'>, core: 
     const s = statusOf(err)?.code;
     throw new Error(
       `cannot read the uid of namespace kube-system as this cluster's id (${s ? `HTTP ${s}` : (err as Error).message}): allow "get" on namespaces/kube-system (manifests/base/rbac.yaml does) or set the clusterId setting (--cluster-id, DATERA_CLUSTER_ID) to a value unique to this cluster`,
+      { cause: err },
     );
   }
 }

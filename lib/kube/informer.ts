@@ -30,7 +30,9 @@ export interface WatchLike {
   watch(
     path: string,
     queryParams: Record<string, string | number | boolean | undefined>,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- client-node's Watch declares these any; specs pass it as is
     callback: (phase: string, apiObj: any, watchObj?: any) => void,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
     done: (err: any) => void,
   ): Promise<AbortController>;
 }
@@ -402,7 +404,7 @@ export class Informer<T extends KubernetesObject> {
         if (watchdog) clearTimeout(watchdog);
         stop.removeEventListener('abort', onStop);
         controller?.abort();
-        if (err) reject(err);
+        if (err) reject(err as Error); // as the watch reported it (statusCode/reason are read by statusOf)
         else resolve({ events, durationMs: performance.now() - started });
       };
       const onStop = () => finish();

@@ -405,7 +405,7 @@ export class ProvisionController {
       } catch (err) {
         if (!isAlreadyExists(err)) {
           const s = statusOf(err);
-          throw new Error(`Datera volume ${pvName} is ready, but saving its PersistentVolume failed (${s?.code ?? ''} ${s?.message ?? (err as Error).message}); retrying without deleting the volume`);
+          throw new Error(`Datera volume ${pvName} is ready, but saving its PersistentVolume failed (${s?.code ?? ''} ${s?.message ?? (err as Error).message}); retrying without deleting the volume`, { cause: err });
         }
       }
       clearTimeout(provisioningEvent);
@@ -540,13 +540,13 @@ export class ProvisionController {
   async #stillExists(pvName: string, namespace: string | undefined, name: string | undefined, uid: string): Promise<'pv' | 'claim' | undefined> {
     if (pvName && this.#d.volumes.get(pvName)) return 'pv';
     if (this.#claimKeys.has(uid)) return 'claim';
-    const { readPersistentVolume, readNamespacedPersistentVolumeClaim } = this.#d.core;
-    if (pvName && readPersistentVolume) {
-      const pv = await readPersistentVolume.call(this.#d.core, { name: pvName }).catch((e: unknown) => (isKubeNotFound(e) ? undefined : Promise.reject(e)));
+    const core = this.#d.core;
+    if (pvName && core.readPersistentVolume) {
+      const pv = await core.readPersistentVolume({ name: pvName }).catch((e: unknown) => (isKubeNotFound(e) ? undefined : Promise.reject(e)));
       if (pv) return 'pv';
     }
-    if (namespace && name && readNamespacedPersistentVolumeClaim) {
-      const pvc = await readNamespacedPersistentVolumeClaim.call(this.#d.core, { name, namespace }).catch((e: unknown) => (isKubeNotFound(e) ? undefined : Promise.reject(e)));
+    if (namespace && name && core.readNamespacedPersistentVolumeClaim) {
+      const pvc = await core.readNamespacedPersistentVolumeClaim({ name, namespace }).catch((e: unknown) => (isKubeNotFound(e) ? undefined : Promise.reject(e)));
       if (pvc?.metadata?.uid === uid) return 'claim';
     }
     return undefined;
