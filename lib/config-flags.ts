@@ -21,7 +21,7 @@ export type SettingKey =
   | `leaderElection.${keyof Config['leaderElection']}`;
 
 /** The type of the value at a setting key. */
-export type ValueAt<K extends SettingKey> = K extends `${infer A}.${infer B}`
+type ValueAt<K extends SettingKey> = K extends `${infer A}.${infer B}`
   ? A extends keyof Config
     ? B extends keyof Config[A]
       ? Config[A][B]
@@ -128,18 +128,18 @@ export type Alias = {
 } & ({ target: SettingKey } | { expand: (value: string) => Expansion; /** Name of the value in `--help`. */ valueName: string });
 
 /** The command-line flag of a setting, by key, as code (`--name`). */
-export function flagOf(key: SettingKey): string {
+function flagOf(key: SettingKey): string {
   return `\`--${SETTINGS.find((s) => s.key === key)!.flag}\``;
 }
 
 /** klog verbosity -> log level: klog's 0-3 are what operators run with, 4 and above is debug output. */
-export function logLevelForVerbosity(value: string): Expansion {
+function logLevelForVerbosity(value: string): Expansion {
   if (!/^\d+$/.test(value.trim())) return { problem: `expected a klog verbosity 0, 1, 2, ... (0-3: info, 4 and above: debug), got ${JSON.stringify(value)}` };
   return [['logLevel', Number(value) >= 4 ? 'debug' : 'info']];
 }
 
 /** Go's `host:port` (`:8080` = every interface, `[::1]:8080` for IPv6) -> address and port. */
-export function splitHostPort(value: string): Expansion {
+function splitHostPort(value: string): Expansion {
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d+)$/.exec(value.trim());
   if (!m) return { problem: `expected host:port such as :8080 or 127.0.0.1:8080, got ${JSON.stringify(value)}` };
   const host = m[1] ?? m[2] ?? '';

@@ -105,7 +105,7 @@ export class ConfigError extends Error {
 type Raw = Record<string, unknown>;
 
 /** The defaults of the flag table as a Config; credentials empty until loadConfig reads them. */
-export function defaults(): Config {
+function defaults(): Config {
   const cfg: Raw = { datera: { username: '', password: '' } };
   for (const s of SETTINGS) if (s.default !== undefined) setKey(cfg, s.key, structuredClone(s.default));
   return cfg as unknown as Config;

@@ -27,7 +27,7 @@ export interface EventSubject {
  * The event calls, in CoreV1Api's argument shapes (CoreV1Api fits, and so does KubeRest). Patches
  * are JSON merge patches, sent with client-node's merge-patch header options.
  */
-export interface EventApi {
+interface EventApi {
   createNamespacedEvent(a: { namespace: string; body: CoreV1Event }): Promise<unknown>;
   patchNamespacedEvent(a: { name: string; namespace: string; body: object }, options?: ReturnType<typeof setHeaderOptions>): Promise<unknown>;
 }
@@ -85,7 +85,7 @@ function eventName(objectName: string, at: Date): string {
 }
 
 /** Cuts `s` to `max` characters, marking the cut, without splitting a surrogate pair. */
-export function truncateMessage(s: string, max = MAX_MESSAGE_LENGTH): string {
+function truncateMessage(s: string, max = MAX_MESSAGE_LENGTH): string {
   if (s.length <= max) return s;
   let end = max - 3;
   const c = s.charCodeAt(end - 1);

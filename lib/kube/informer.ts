@@ -96,7 +96,7 @@ export class WatchStalledError extends Error {
 }
 
 /** A watch ERROR event, carrying the Status so `statusOf`/`isGone` classify it. */
-export class WatchEventError extends Error {
+class WatchEventError extends Error {
   readonly code = 'WATCH_ERROR_EVENT';
   readonly statusCode: number;
   readonly reason: string | undefined;
@@ -121,7 +121,7 @@ export function creationTime(obj: KubernetesObject): Date {
 }
 
 /** Cache key: 'namespace/name' for namespaced objects, 'name' otherwise. */
-export function objectKey(obj: KubernetesObject): string {
+function objectKey(obj: KubernetesObject): string {
   const ns = obj.metadata?.namespace;
   const name = obj.metadata?.name ?? '';
   return ns ? `${ns}/${name}` : name;

@@ -17,8 +17,6 @@
 //   `releaseOnCancel` is set or the caller calls `release()` after draining its work.
 // - `release()` clears `holderIdentity` (and sets a 1 s duration), so a standby takes over on
 //   its next retry instead of waiting out the lease.
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import type { V1Lease, V1LeaseSpec, V1MicroTime } from '@kubernetes/client-node';
 import { nullLogger, type Logger } from '../observability/logger.js';
 import { abortableSleep } from './ratelimit.js';
@@ -40,7 +38,7 @@ export function leaseRequestTimeoutMs(t: { renewDeadlineMs: number; retryPeriodM
 }
 
 /** A Lease request that did not answer within the elector's request timeout. */
-export class LeaseRequestTimeoutError extends Error {
+class LeaseRequestTimeoutError extends Error {
   readonly code = 'LEASE_REQUEST_TIMEOUT';
   constructor(ms: number) {
     super(`lease request did not answer within ${ms} ms`);
@@ -57,7 +55,7 @@ export interface LeaderElectorOptions {
   /** Lease name; see `leaseNameFor`. */
   name: string;
   namespace: string;
-  /** Unique per process; see `defaultIdentity`. */
+  /** Unique per process (the `identity` setting). */
   identity: string;
   /** Default 15 000. Must exceed renewDeadlineMs. */
   leaseDurationMs?: number;
@@ -119,11 +117,6 @@ export function leaseNameFor(provisionerName: string): string {
   const name = labels.join('.').slice(0, 253).replace(/[.-]+$/, '');
   if (!name) throw new Error(`cannot derive a Lease name from ${JSON.stringify(provisionerName)}`);
   return name;
-}
-
-/** `<hostname>_<uuid>`, as sig-storage-lib-external-provisioner builds it. */
-export function defaultIdentity(host = process.env.POD_NAME || hostname()): string {
-  return `${host}_${randomUUID()}`;
 }
 
 /** MicroTime as the API server writes it: RFC 3339 with microseconds. */

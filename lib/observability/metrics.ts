@@ -45,7 +45,7 @@ export interface QueueState {
 }
 
 /** client-go's buckets for both workqueue duration histograms: 10 ns to 10 s, by factors of 10. */
-export const WORKQUEUE_BUCKETS = exponentialBuckets(10e-9, 10, 10);
+const WORKQUEUE_BUCKETS = exponentialBuckets(10e-9, 10, 10);
 
 export class Metrics {
   readonly registry = new Registry();

@@ -25,7 +25,7 @@ import type { EventRecorder } from '../kube/events.js';
 import { isAlreadyExists, isConflict as isKubeConflict, isNotFound as isKubeNotFound, statusOf } from '../kube/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { sourceLabel, type Metrics } from '../observability/metrics.js';
-import { Ann, PV_FINALIZER, claimMayNeedUs, decideClaim, pvNameFor, requestedStorage, type ClaimContext } from './claim.js';
+import { Ann, PV_FINALIZER, claimMayNeedUs, decideClaim, requestedStorage, type ClaimContext } from './claim.js';
 import { CredentialsError, type DateraConnections } from './credentials.js';
 import { WorkQueue, type Outcome } from './queue.js';
 import { appInstanceRequest, parseQuantity, parseTemplates, type TemplateSet, type VolumeParams } from './template.js';
@@ -60,7 +60,7 @@ export interface ControllerOptions {
  * CoreV1Api fits, and so does the plain-JSON KubeRest (lib/kube/rest.ts) the process uses.
  * Results of writes are not read.
  */
-export interface VolumeApi {
+interface VolumeApi {
   createPersistentVolume(a: { body: V1PersistentVolume }): Promise<unknown>;
   deletePersistentVolume(a: { name: string; body?: V1DeleteOptions }): Promise<unknown>;
   /** Called with a JSON patch (an array body) and client-node's JSON-patch header options. */
@@ -733,4 +733,3 @@ export function describeFailure(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export { pvNameFor };
