@@ -6,18 +6,15 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { AppInstanceCreate, PerformancePolicy, SnapshotPolicy } from '../../lib/datera/types.js';
 import {
-  ParameterError,
   TEMPLATES_MAX_BYTES,
   TEMPLATES_MAX_NODES,
-  appInstanceRequest,
-  parseQuantity,
   parseTemplates,
   type AppTemplateSpec,
-  type ClaimInput,
   type TemplateSet,
-  type TranslateInput,
-  type VolumeParams,
-} from '../../lib/provision/template.js';
+} from '../../lib/provision/app-templates.js';
+import { ParameterError } from '../../lib/provision/parameters.js';
+import { parseQuantity } from '../../lib/provision/quantity.js';
+import { appInstanceRequest, type ClaimInput, type TranslateInput, type VolumeParams } from '../../lib/provision/request.js';
 
 const Ki = 1024n;
 const Mi = Ki * Ki;
