@@ -907,6 +907,12 @@ describe('provision/template', () => {
       { name: 'a PV name Datera cannot take', pvName: 'pvc x', want: { error: 'PV name "pvc x" cannot be used as the Datera app instance name', parameter: 'pvName' } },
       { name: 'ReadWriteMany cannot be served', accessModes: ['ReadWriteOnce', 'ReadWriteMany'], want: { error: 'asks for access mode ReadWriteMany', parameter: 'accessModes' } },
       {
+        name: 'every unsupported access mode is named',
+        accessModes: ['ReadWriteMany', 'ReadWriteOnce', 'ReadWriteOncePod'],
+        want: { error: 'asks for access mode ReadWriteMany, ReadWriteOncePod, which', parameter: 'accessModes' },
+      },
+      { name: 'a claim with no access mode is refused, as decideClaim refuses it', accessModes: [], want: { error: 'asks for no access mode; allowed: ReadWriteOnce, ReadOnlyMany', parameter: 'accessModes' } },
+      {
         name: 'ReadOnlyMany is fine',
         accessModes: ['ReadOnlyMany'],
         want: { request: volumeRequest({ size: 10 }), volume: vol({ sizeGiB: 10 }) },
