@@ -3,6 +3,7 @@
 // flexVolume.options, base64 secrets on mount) into typed requests. No I/O.
 import { DATERA_NAME_RE, STORAGE_INSTANCE_NAME, VOLUME_NAME } from '../datera/names.js';
 import { bytesToGiBCeil } from '../provision/quantity.js';
+import { FS_TYPES, type FsType } from '../provision/values.js';
 import { FlexError } from './reply.js';
 
 /** Option keys kubelet sets (k8s pkg/volume/flexvolume). The PV's own options may overwrite them. */
@@ -132,9 +133,6 @@ export function volumeRef(opts: FlexOptions, fallbackName?: string): VolumeRef {
   };
 }
 
-export const SUPPORTED_FS = ['xfs', 'ext4'] as const;
-export type FsType = (typeof SUPPORTED_FS)[number];
-
 export interface MountParams {
   fsType: FsType;
   readOnly: boolean;
@@ -144,8 +142,8 @@ export interface MountParams {
 
 export function mountParams(opts: FlexOptions): MountParams {
   const fsType = (opts[K8S.fsType] || 'xfs').toLowerCase();
-  if (!(SUPPORTED_FS as readonly string[]).includes(fsType)) {
-    throw new FlexError(`fsType "${fsType}" is not supported (use ${SUPPORTED_FS.join(' or ')})`);
+  if (!(FS_TYPES as readonly string[]).includes(fsType)) {
+    throw new FlexError(`fsType "${fsType}" is not supported (use ${FS_TYPES.join(' or ')})`);
   }
   const rw = opts[K8S.readwrite] || 'rw';
   if (rw !== 'rw' && rw !== 'ro') throw new FlexError(`${K8S.readwrite} must be "rw" or "ro", not "${rw}"`);
