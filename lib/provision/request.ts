@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // AppTemplate + StorageClass + claim  ->  one Datera app-instance create request and the
-// parameters the PV needs (the templates themselves are parsed in app-templates.ts). Pure: no Kubernetes, no HTTP, no clock, no randomness; the same
-// input always yields the same output, so a retried provision sends the same request.
+// parameters the PV needs; the templates themselves are parsed in app-templates.ts. Pure: no
+// Kubernetes, no HTTP, no clock, no randomness; the same input always yields the same output,
+// so a retried provision sends the same request. Bad input never throws: appInstanceRequest
+// returns a ParameterError naming the parameter, annotation or claim field at fault.
 //
 // PRECEDENCE (lowest first; a later layer replaces a setting an earlier layer set):
 //   1. built-in defaults       replicas 3, fsType xfs, size 16 GiB
