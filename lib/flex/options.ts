@@ -3,7 +3,7 @@
 // flexVolume.options, base64 secrets on mount) into typed requests. No I/O.
 import { DATERA_NAME_RE, STORAGE_INSTANCE_NAME, VOLUME_NAME } from '../datera/names.js';
 import { bytesToGiBCeil } from '../provision/quantity.js';
-import { FS_TYPES, type FsType } from '../provision/values.js';
+import { DNS_SUBDOMAIN_RE, FS_TYPES, type FsType } from '../provision/values.js';
 import { FlexError } from './reply.js';
 
 /** Option keys kubelet sets (k8s pkg/volume/flexvolume). The PV's own options may overwrite them. */
@@ -63,12 +63,11 @@ export function loggableOptions(opts: FlexOptions): FlexOptions {
   return Object.fromEntries(Object.entries(opts).filter(([k]) => !k.startsWith(K8S.secretPrefix)));
 }
 
-/** Kubernetes object name (DNS subdomain): safe as a file name and as a Datera lookup key. */
-const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 /** An app instance may also be named by its UUID (storage instances and volumes only by DATERA_NAME_RE). */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const isPvName = (name: string): boolean => K8S_NAME.test(name);
+/** A PV name is a Kubernetes object name (DNS subdomain): safe as a file name and as a Datera lookup key. */
+export const isPvName = (name: string): boolean => DNS_SUBDOMAIN_RE.test(name);
 
 export function checkPvName(name: string): string {
   if (!isPvName(name)) throw new FlexError(`"${name}" is not a valid PersistentVolume name`);

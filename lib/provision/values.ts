@@ -139,9 +139,15 @@ export const TEMPLATE_NAME = patternKind(
 /** Datera tenant path as sent in the `tenant` header. */
 export const TENANT = patternKind(TENANT_PATH_RE, TENANT_PATH_RULE);
 
+/**
+ * Names of most Kubernetes objects (Secrets, PersistentVolumes): a lower-case RFC 1123 DNS
+ * subdomain of at most 253 characters. Also safe as a file name: no "/", never "." or "..".
+ */
+export const DNS_SUBDOMAIN_RE = /^(?=.{1,253}$)[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
+
 /** Kubernetes object names: Secret (DNS subdomain) and namespace (DNS label). */
 export const SECRET_NAME = patternKind(
-  /^(?=.{1,253}$)[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/,
+  DNS_SUBDOMAIN_RE,
   'a Kubernetes Secret name (lower-case DNS subdomain, at most 253 characters)',
 );
 export const NAMESPACE_NAME = patternKind(
