@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, type Config } from '../lib/config.js';
 import { readCommandLine } from '../lib/config-argv.js';
 import { formatDuration, parseDuration } from '../lib/config-flags.js';
 import { leaseNameFor } from '../lib/kube/lease.js';
-import { TENANT } from '../lib/provision/parameters.js';
+import { TENANT } from '../lib/provision/values.js';
 
 const creds = { '/etc/datera/credentials/username': 'admin', '/etc/datera/credentials/password': 'pw_secret', '/etc/datera/credentials/server': '10.0.0.5:7718' };
 const files = (m: Record<string, string>) => (p: string) => (m as Record<string, string | undefined>)[p];

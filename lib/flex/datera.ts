@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // How the driver reaches Datera: which credentials a call-out uses (the mount Secret, else the
 // node settings file), the client factory tests replace, and Failure messages for API errors.
-import { DateraClient, resolveEndpoint } from '../datera/client.js';
+import { DateraClient } from '../datera/client.js';
+import { resolveEndpoint } from '../datera/endpoint.js';
 import { DateraError } from '../datera/errors.js';
 import type { DateraApi } from '../datera/types.js';
 import type { NodeSettings } from './config.js';

@@ -4,8 +4,8 @@
 // nothing and the first MiB reads back as zeros); anything else is mounted as the filesystem it
 // is, or refused with what was found.
 import fs from 'node:fs';
+import type { FsType } from '../provision/values.js';
 import { checkResult, outputSummary, type CommandResult, type HostRunner } from './host.js';
-import type { FsType } from './options.js';
 import { FlexError } from './reply.js';
 
 export interface MountEntry {

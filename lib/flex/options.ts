@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Pure decoding of what kubelet hands the driver: the options JSON (system keys, the PV's
 // flexVolume.options, base64 secrets on mount) into typed requests. No I/O.
+import { DATERA_NAME_RE, STORAGE_INSTANCE_NAME, VOLUME_NAME } from '../datera/names.js';
+import { bytesToGiBCeil } from '../provision/quantity.js';
+import { DNS_SUBDOMAIN_RE, FS_TYPES, type FsType } from '../provision/values.js';
 import { FlexError } from './reply.js';
 
 /** Option keys kubelet sets (k8s pkg/volume/flexvolume). The PV's own options may overwrite them. */
@@ -60,13 +63,11 @@ export function loggableOptions(opts: FlexOptions): FlexOptions {
   return Object.fromEntries(Object.entries(opts).filter(([k]) => !k.startsWith(K8S.secretPrefix)));
 }
 
-/** Kubernetes object name (DNS subdomain): safe as a file name and as a Datera lookup key. */
-const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-/** Datera app/storage instance and volume names (v2.1 schema), or a UUID for app instances. */
-const DATERA_NAME = /^[a-zA-Z_][a-zA-Z0-9_\-.]{2,63}$/;
+/** An app instance may also be named by its UUID (storage instances and volumes only by DATERA_NAME_RE). */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const isPvName = (name: string): boolean => K8S_NAME.test(name);
+/** A PV name is a Kubernetes object name (DNS subdomain): safe as a file name and as a Datera lookup key. */
+export const isPvName = (name: string): boolean => DNS_SUBDOMAIN_RE.test(name);
 
 export function checkPvName(name: string): string {
   if (!isPvName(name)) throw new FlexError(`"${name}" is not a valid PersistentVolume name`);
@@ -74,7 +75,7 @@ export function checkPvName(name: string): string {
 }
 
 function checkDateraName(what: string, name: string, allowUuid = false): string {
-  if (DATERA_NAME.test(name) || (allowUuid && UUID.test(name))) return name;
+  if (DATERA_NAME_RE.test(name) || (allowUuid && UUID.test(name))) return name;
   throw new FlexError(`${what} "${name}" is not a valid Datera name`);
 }
 
@@ -99,7 +100,7 @@ export interface VolumeRef {
 }
 
 /** PV option (written by the provisioner) listing the PV's access modes, comma-separated. */
-const ACCESS_MODES_OPTION = 'accessModes';
+export const ACCESS_MODES_OPTION = 'accessModes';
 const ACCESS_MODES = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod'] as const;
 
 /**
@@ -107,7 +108,7 @@ const ACCESS_MODES = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWri
  * default: single writer). ReadWriteMany also gets a single writer: an xfs/ext4 filesystem on
  * one block device cannot take writes from two nodes. Unknown modes are refused.
  */
-function isReadOnlyMany(opts: FlexOptions): boolean {
+export function isReadOnlyMany(opts: FlexOptions): boolean {
   const raw = opts[ACCESS_MODES_OPTION];
   if (raw === undefined || raw.trim() === '') return false;
   const modes = raw.split(',').map((m) => m.trim()).filter(Boolean);
@@ -123,16 +124,13 @@ export function volumeRef(opts: FlexOptions, fallbackName?: string): VolumeRef {
   return {
     pvName,
     appInstance: checkDateraName('volumeID', opts.volumeID || pvName, true),
-    storageInstance: checkDateraName('storageInstance', opts.storageInstance || 'storage-1'),
-    volume: checkDateraName('volume', opts.volume || 'volume-1'),
+    storageInstance: checkDateraName('storageInstance', opts.storageInstance || STORAGE_INSTANCE_NAME),
+    volume: checkDateraName('volume', opts.volume || VOLUME_NAME),
     tenant: opts.tenant || undefined,
     server: opts.backstoreServer || undefined,
     readOnlyMany: isReadOnlyMany(opts),
   };
 }
-
-const SUPPORTED_FS = ['xfs', 'ext4'] as const;
-export type FsType = (typeof SUPPORTED_FS)[number];
 
 export interface MountParams {
   fsType: FsType;
@@ -143,8 +141,8 @@ export interface MountParams {
 
 export function mountParams(opts: FlexOptions): MountParams {
   const fsType = (opts[K8S.fsType] || 'xfs').toLowerCase();
-  if (!(SUPPORTED_FS as readonly string[]).includes(fsType)) {
-    throw new FlexError(`fsType "${fsType}" is not supported (use ${SUPPORTED_FS.join(' or ')})`);
+  if (!(FS_TYPES as readonly string[]).includes(fsType)) {
+    throw new FlexError(`fsType "${fsType}" is not supported (use ${FS_TYPES.join(' or ')})`);
   }
   const rw = opts[K8S.readwrite] || 'rw';
   if (rw !== 'rw' && rw !== 'ro') throw new FlexError(`${K8S.readwrite} must be "rw" or "ro", not "${rw}"`);
@@ -180,6 +178,5 @@ export function chapFrom(src: { chapUser?: string; chapPassword?: string; chapUs
 /** Bytes (as kubelet passes sizes) to whole GiB, rounded up: Datera sizes volumes in GiB. */
 export function bytesToGiB(bytes: string, what: string): number {
   if (!/^\d+$/.test(bytes)) throw new FlexError(`${what} "${bytes}" is not a size in bytes`);
-  const gib = Number((BigInt(bytes) + (1n << 30n) - 1n) >> 30n);
-  return gib;
+  return Number(bytesToGiBCeil(BigInt(bytes)));
 }

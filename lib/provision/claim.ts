@@ -25,8 +25,22 @@ export const Ann = {
 /** Finalizer we put on PVs with reclaim policy Delete; removed after the Datera volume is gone. */
 export const PV_FINALIZER = 'external-provisioner.volume.kubernetes.io/finalizer';
 
-/** Access modes a flexVolume can serve. */
+/** Access modes a datera/iscsi flexVolume can serve. */
 export const SUPPORTED_ACCESS_MODES = ['ReadWriteOnce', 'ReadOnlyMany'] as const;
+
+/** What is wrong with a claim's access modes: it names none, or names some a flexVolume cannot serve. */
+export type AccessModeProblem = { kind: 'none' } | { kind: 'unsupported'; modes: string[] };
+
+/**
+ * The access-mode rule, for both the claim decision and the request translation: at least one
+ * mode, and only SUPPORTED_ACCESS_MODES. Returns undefined when the claim can be served, else the
+ * problem with every unsupported mode in the claim's order.
+ */
+export function accessModeProblem(modes: readonly string[]): AccessModeProblem | undefined {
+  if (modes.length === 0) return { kind: 'none' };
+  const bad = modes.filter((m) => !(SUPPORTED_ACCESS_MODES as readonly string[]).includes(m));
+  return bad.length > 0 ? { kind: 'unsupported', modes: bad } : undefined;
+}
 
 export interface ClaimContext {
   /** Our provisioner name and the extra names we serve. */
@@ -128,11 +142,10 @@ export function decideClaim(pvc: V1PersistentVolumeClaim, ctx: ClaimContext): Cl
     };
   if (pvc.spec?.volumeMode === 'Block')
     return { action: 'refuse', className, message: 'volumeMode Block is not supported: the datera/iscsi flexVolume driver provides filesystems only; use volumeMode Filesystem' };
-  const modes = pvc.spec?.accessModes ?? [];
-  if (modes.length === 0) return { action: 'refuse', className, message: 'claim has no access modes; allowed: ReadWriteOnce, ReadOnlyMany' };
-  const bad = modes.filter((m) => !(SUPPORTED_ACCESS_MODES as readonly string[]).includes(m));
-  if (bad.length)
-    return { action: 'refuse', className, message: `access mode ${bad.join(', ')} is not supported by datera/iscsi volumes; allowed: ReadWriteOnce, ReadOnlyMany` };
+  const modes = accessModeProblem(pvc.spec?.accessModes ?? []);
+  if (modes?.kind === 'none') return { action: 'refuse', className, message: `claim has no access modes; allowed: ${SUPPORTED_ACCESS_MODES.join(', ')}` };
+  if (modes?.kind === 'unsupported')
+    return { action: 'refuse', className, message: `access mode ${modes.modes.join(', ')} is not supported by datera/iscsi volumes; allowed: ${SUPPORTED_ACCESS_MODES.join(', ')}` };
   const src = pvc.spec?.dataSourceRef ?? pvc.spec?.dataSource;
   if (src && !(src.kind === 'PersistentVolumeClaim' && (src.apiGroup ?? '') === ''))
     return {

@@ -19,6 +19,7 @@ import type {
 } from '@kubernetes/client-node';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { DateraError, isConflict, isNotFound } from '../datera/errors.js';
+import { STORAGE_INSTANCE_NAME as STORAGE_INSTANCE, VOLUME_NAME as VOLUME } from '../datera/names.js';
 import type { AppInstanceCreate, DateraApi } from '../datera/types.js';
 import type { Informer } from '../kube/informer.js';
 import type { EventRecorder } from '../kube/events.js';
@@ -28,9 +29,11 @@ import { sourceLabel, type Metrics } from '../observability/metrics.js';
 import { Ann, PV_FINALIZER, claimMayNeedUs, decideClaim, requestedStorage, type ClaimContext } from './claim.js';
 import { CredentialsError, type DateraConnections } from './credentials.js';
 import { WorkQueue, type Outcome } from './queue.js';
-import { appInstanceRequest, parseQuantity, parseTemplates, type TemplateSet, type VolumeParams } from './template.js';
+import { parseTemplates, type TemplateSet } from './app-templates.js';
+import { parseQuantity } from './quantity.js';
+import { appInstanceRequest, type VolumeParams } from './request.js';
 import { OrphanSweep, type OrphanSweepOptions } from './orphans.js';
-import { MD, STORAGE_INSTANCE, VOLUME, buildVolume, deletableBy, metadataIsOurs, ownershipMetadata } from './volume.js';
+import { MD, buildVolume, deletableBy, metadataIsOurs, ownershipMetadata } from './volume.js';
 
 export interface ControllerOptions {
   provisionerName: string;

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { V1PersistentVolume } from '@kubernetes/client-node';
-import { resolveEndpoint } from '../datera/client.js';
+import { resolveEndpoint } from '../datera/endpoint.js';
 import type { DateraApi } from '../datera/types.js';
 import type { DateraSettings } from '../config.js';
 import type { Logger } from '../observability/logger.js';

@@ -20,7 +20,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Connection, DateraConnections } from './credentials.js';
 import type { Outcome } from './queue.js';
-import type { TemplateSet } from './template.js';
+import type { TemplateSet } from './app-templates.js';
 import { MD, describeOwner } from './volume.js';
 
 export type OrphanSweepMode = 'delete' | 'report' | 'off';

@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // The PersistentVolume we write for a provisioned claim. Pure: no I/O.
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { STORAGE_INSTANCE_NAME, VOLUME_NAME } from '../datera/names.js';
 import { Ann, PV_FINALIZER } from './claim.js';
-import type { VolumeParams } from './template.js';
+import type { VolumeParams } from './request.js';
 
 export const FLEX_DRIVER = 'datera/iscsi';
-export const STORAGE_INSTANCE = 'storage-1';
-export const VOLUME = 'volume-1';
 
 export interface BuildVolumeInput {
   pvName: string;
@@ -44,8 +43,8 @@ export function buildVolume(i: BuildVolumeInput): V1PersistentVolume {
     replica: String(v.replicas),
     backstoreServer: i.endpoint,
     tenant: v.tenant ?? i.tenant,
-    storageInstance: STORAGE_INSTANCE,
-    volume: VOLUME,
+    storageInstance: STORAGE_INSTANCE_NAME,
+    volume: VOLUME_NAME,
     accessModes: accessModes.join(','),
   };
   if (v.template) options.template = v.template;

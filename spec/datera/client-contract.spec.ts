@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { createDefaultDispatcher, DateraClient, type DateraClientOptions, resolveEndpoint } from '../../lib/datera/client.js';
+import { DateraClient, type DateraClientOptions } from '../../lib/datera/client.js';
+import { createDefaultDispatcher, resolveEndpoint } from '../../lib/datera/endpoint.js';
 import {
   AuthError,
   ConnectionError,

@@ -4,7 +4,8 @@
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import winston from 'winston';
-import { DateraClient, type DateraClientOptions, DEFAULT_DRIVER_ID, resolveEndpoint } from '../../lib/datera/client.js';
+import { DateraClient, type DateraClientOptions, DEFAULT_DRIVER_ID } from '../../lib/datera/client.js';
+import { resolveEndpoint } from '../../lib/datera/endpoint.js';
 import {
   AuthError,
   ConflictError,

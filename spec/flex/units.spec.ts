@@ -101,6 +101,12 @@ describe('flex: options and secrets', () => {
     expect(thrown(() => volumeRef({ 'kubernetes.io/pvOrVolumeName': 'pvc-1', volumeID: 'a/b' }))).to.equal('volumeID "a/b" is not a valid Datera name');
     expect(thrown(() => volumeRef({}))).to.match(/neither kubernetes\.io\/pvOrVolumeName nor volumeID/);
   });
+  it('volumeRef takes PV names by the Kubernetes DNS-subdomain rule: empty labels and labels edged with "-" are refused', () => {
+    for (const name of ['pvc..1', 'pvc.-1', 'pvc-.1']) {
+      expect(thrown(() => volumeRef({ 'kubernetes.io/pvOrVolumeName': name })), name).to.equal(`"${name}" is not a valid PersistentVolume name`);
+    }
+    expect(volumeRef({ 'kubernetes.io/pvOrVolumeName': 'pvc-1.a-b.c' }).pvName).to.equal('pvc-1.a-b.c');
+  });
   it('mountParams: xfs and rw by default; ro, ext4 and fsGroup when given', () => {
     expect(mountParams({})).to.deep.equal({ fsType: 'xfs', readOnly: false, fsGroup: undefined });
     expect(

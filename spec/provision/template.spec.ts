@@ -6,18 +6,15 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { AppInstanceCreate, PerformancePolicy, SnapshotPolicy } from '../../lib/datera/types.js';
 import {
-  ParameterError,
   TEMPLATES_MAX_BYTES,
   TEMPLATES_MAX_NODES,
-  appInstanceRequest,
-  parseQuantity,
   parseTemplates,
   type AppTemplateSpec,
-  type ClaimInput,
   type TemplateSet,
-  type TranslateInput,
-  type VolumeParams,
-} from '../../lib/provision/template.js';
+} from '../../lib/provision/app-templates.js';
+import { ParameterError } from '../../lib/provision/parameters.js';
+import { parseQuantity } from '../../lib/provision/quantity.js';
+import { appInstanceRequest, type ClaimInput, type TranslateInput, type VolumeParams } from '../../lib/provision/request.js';
 
 const Ki = 1024n;
 const Mi = Ki * Ki;
@@ -909,6 +906,12 @@ describe('provision/template', () => {
       // --- claim and PV -------------------------------------------------------------------------------
       { name: 'a PV name Datera cannot take', pvName: 'pvc x', want: { error: 'PV name "pvc x" cannot be used as the Datera app instance name', parameter: 'pvName' } },
       { name: 'ReadWriteMany cannot be served', accessModes: ['ReadWriteOnce', 'ReadWriteMany'], want: { error: 'asks for access mode ReadWriteMany', parameter: 'accessModes' } },
+      {
+        name: 'every unsupported access mode is named',
+        accessModes: ['ReadWriteMany', 'ReadWriteOnce', 'ReadWriteOncePod'],
+        want: { error: 'asks for access mode ReadWriteMany, ReadWriteOncePod, which', parameter: 'accessModes' },
+      },
+      { name: 'a claim with no access mode is refused, as decideClaim refuses it', accessModes: [], want: { error: 'asks for no access mode; allowed: ReadWriteOnce, ReadOnlyMany', parameter: 'accessModes' } },
       {
         name: 'ReadOnlyMany is fine',
         accessModes: ['ReadOnlyMany'],
