@@ -14,6 +14,8 @@ import { readCommandLine } from './config-argv.js';
 import { CONFIG_FILE_ENV, CREDENTIAL_ENV, SETTINGS, convert, setKey, type Kind } from './config-flags.js';
 import { TENANT_PATH_RE, TENANT_PATH_RULE } from './datera/names.js';
 import { leaseNameFor } from './kube/lease.js';
+import { ORPHAN_SWEEP_MODES, type OrphanSweepMode } from './provision/orphans.js';
+import { FS_TYPES, type FsType } from './provision/values.js';
 
 export interface DateraSettings {
   /** Management endpoint: `host:port` (7717 = http, otherwise https) or a URL. */
@@ -74,7 +76,7 @@ export interface Config {
   httpAddress: string;
   httpPort: number;
   logLevel: string;
-  defaultFsType: 'xfs' | 'ext4';
+  defaultFsType: FsType;
   /**
    * PetSet-era claims with only `volume.alpha.kubernetes.io/storage-class`: value -> one of our classes.
    * The key `*` matches any value. Empty (the default) means alpha claims are left alone.
@@ -88,7 +90,7 @@ export interface Config {
    */
   clusterId: string;
   /** The orphan sweep: `delete` (default), `report` (log, event, metric only) or `off`. */
-  orphanSweep: 'delete' | 'report' | 'off';
+  orphanSweep: OrphanSweepMode;
   /** Pause between two sweeps. */
   orphanSweepIntervalMs: number;
   /** An app instance younger than this is never treated as an orphan. */
@@ -244,8 +246,8 @@ function validate(c: Config, problems: string[]): void {
     problems.push(`leader election lease name "${le.leaseName}" must be a DNS-1123 subdomain (lower-case letters, digits, "-" and ".", at most 253 characters)`);
   if (!(c.httpPort >= 0 && c.httpPort < 65536)) problems.push(`http port must be 0..65535, got ${c.httpPort}`);
   if (!['error', 'warn', 'info', 'debug'].includes(c.logLevel)) problems.push(`log level "${c.logLevel}" is not one of error, warn, info, debug`);
-  if (!['xfs', 'ext4'].includes(c.defaultFsType)) problems.push(`default fs type "${c.defaultFsType}" is not one of xfs, ext4`);
-  if (!['delete', 'report', 'off'].includes(c.orphanSweep)) problems.push(`orphan sweep "${c.orphanSweep}" is not one of delete, report, off`);
+  if (!(FS_TYPES as readonly string[]).includes(c.defaultFsType)) problems.push(`default fs type "${c.defaultFsType}" is not one of ${FS_TYPES.join(', ')}`);
+  if (!(ORPHAN_SWEEP_MODES as readonly string[]).includes(c.orphanSweep)) problems.push(`orphan sweep "${c.orphanSweep}" is not one of ${ORPHAN_SWEEP_MODES.join(', ')}`);
   if (c.orphanSweep !== 'off') {
     if (!(c.orphanSweepIntervalMs >= 60_000)) problems.push(`orphan sweep interval must be at least 1m, got ${c.orphanSweepIntervalMs} ms`);
     if (!(c.orphanSweepGraceMs >= 60_000)) problems.push(`orphan sweep grace must be at least 1m (a volume being provisioned must never look orphaned), got ${c.orphanSweepGraceMs} ms`);

@@ -76,7 +76,7 @@ export interface DateraClientOptions {
 export const DEFAULT_DRIVER_ID = `datera-k8s-provisioner-${VERSION}`;
 
 /** Page size used when a list call fetches every page. */
-export const LIST_PAGE_SIZE = 100;
+const LIST_PAGE_SIZE = 100;
 
 /**
  * Default cap on one reply body: 16 MiB. The largest replies are list pages of LIST_PAGE_SIZE app

@@ -6,7 +6,7 @@ import { Agent } from 'undici';
 import { InvalidRequestError } from './errors.js';
 
 /** Max connections per endpoint of the default dispatcher. */
-export const DEFAULT_CONNECTIONS = 16;
+const DEFAULT_CONNECTIONS = 16;
 /** Per request, headers and body together, in ms. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 

@@ -26,7 +26,7 @@ import { backoffDelay, classifyTransportError, type Delivery, transportCode } fr
 import { DateraSession, abortError } from './session.js';
 import type { Logger } from '../observability/logger.js';
 
-export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
 /** One logical call; the retry loop may send it several times. */
 export interface Call {

@@ -100,7 +100,7 @@ export interface VolumeRef {
 }
 
 /** PV option (written by the provisioner) listing the PV's access modes, comma-separated. */
-export const ACCESS_MODES_OPTION = 'accessModes';
+const ACCESS_MODES_OPTION = 'accessModes';
 const ACCESS_MODES = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod'] as const;
 
 /**
@@ -108,7 +108,7 @@ const ACCESS_MODES = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWri
  * default: single writer). ReadWriteMany also gets a single writer: an xfs/ext4 filesystem on
  * one block device cannot take writes from two nodes. Unknown modes are refused.
  */
-export function isReadOnlyMany(opts: FlexOptions): boolean {
+function isReadOnlyMany(opts: FlexOptions): boolean {
   const raw = opts[ACCESS_MODES_OPTION];
   if (raw === undefined || raw.trim() === '') return false;
   const modes = raw.split(',').map((m) => m.trim()).filter(Boolean);

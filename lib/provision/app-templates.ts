@@ -37,7 +37,7 @@ import {
 } from './values.js';
 
 /** QoS of a template; IOPS, KiB/s, and per-GiB multipliers. Absent = not set by the template. */
-export type QosSpec = { readonly [K in QosKey]?: number };
+type QosSpec = { readonly [K in QosKey]?: number };
 
 /** One AppTemplate from the ConfigMap, validated and normalised. */
 export interface AppTemplateSpec {

@@ -133,7 +133,7 @@ const FIELD_BY_KEY: ReadonlyMap<string, ScalarField> = new Map(
   (Object.keys(FIELDS) as ScalarField[]).map((f) => [FIELDS[f].key, f]),
 );
 
-export function fieldOfOverrideKey(key: OverrideKey): ScalarField {
+function fieldOfOverrideKey(key: OverrideKey): ScalarField {
   const f = FIELD_BY_KEY.get(key);
   if (f === undefined) throw new Error(`BUG: override key ${key} has no field`);
   return f;
@@ -167,7 +167,7 @@ type ClassTarget = ScalarField | 'template' | 'secretName' | 'secretNamespace';
  * Every accepted StorageClass parameter, grouped by what it sets. Datera CSI spelling first,
  * then the legacy flex (2016-2018 guide) spelling.
  */
-export const STORAGE_CLASS_PARAMETERS: ReadonlyArray<{ readonly name: string; readonly target: ClassTarget }> = [
+const STORAGE_CLASS_PARAMETERS: ReadonlyArray<{ readonly name: string; readonly target: ClassTarget }> = [
   { name: 'template', target: 'template' },
   { name: 'appTemplate', target: 'template' },
   { name: 'replica_count', target: 'replicas' },
@@ -203,7 +203,7 @@ export const STORAGE_CLASS_PARAMETERS: ReadonlyArray<{ readonly name: string; re
 const CLASS_PARAMETER_TARGET: ReadonlyMap<string, ClassTarget> = new Map(
   STORAGE_CLASS_PARAMETERS.map((p) => [p.name, p.target]),
 );
-export const STORAGE_CLASS_PARAMETER_NAMES: readonly string[] = STORAGE_CLASS_PARAMETERS.map((p) => p.name);
+const STORAGE_CLASS_PARAMETER_NAMES: readonly string[] = STORAGE_CLASS_PARAMETERS.map((p) => p.name);
 
 const OTHER_KINDS: Readonly<Record<'template' | 'secretName' | 'secretNamespace', ValueKind<string>>> = {
   template: TEMPLATE_NAME,
@@ -281,7 +281,7 @@ export function parseClassParameters(className: string, parameters: Readonly<Rec
 // Claim annotation overrides.
 
 /** Claims override template settings with annotations `datera.io/<key>`, e.g. `datera.io/replicas: "2"`. */
-export const OVERRIDE_ANNOTATION_PREFIX = 'datera.io/';
+const OVERRIDE_ANNOTATION_PREFIX = 'datera.io/';
 
 /**
  * Top-level keys of one AppTemplate entry in templates.yaml. The template parser refuses any

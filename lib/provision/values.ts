@@ -14,31 +14,31 @@ import { GIB, bytesToGiBCeil, parseQuantity } from './quantity.js';
 // ---------------------------------------------------------------------------------------------
 // Limits of the Datera API (v2.1 schema) that the provisioner enforces before calling Datera.
 
-export const REPLICAS_MIN = 1;
-export const REPLICAS_MAX = 5;
+const REPLICAS_MIN = 1;
+const REPLICAS_MAX = 5;
 export const IOPS_MAX = 10_000_000;
 /** KiB/s */
 export const BANDWIDTH_MAX = 10_240_000;
 export const SIZE_MIN_GIB = 1;
 export const SIZE_MAX_GIB = 32_768;
-export const RETENTION_MIN = 1;
-export const RETENTION_MAX = 256;
+const RETENTION_MIN = 1;
+const RETENTION_MAX = 256;
 /** Used when neither the claim, the StorageClass nor the AppTemplate gives a size (Datera CSI's default). */
 export const DEFAULT_SIZE_GIB = 16;
 export const DEFAULT_REPLICAS = 3;
 export const DEFAULT_FS_TYPE: FsType = 'xfs';
 
-export const PLACEMENT_MODES: readonly PlacementMode[] = ['hybrid', 'single_flash', 'all_flash'];
+const PLACEMENT_MODES: readonly PlacementMode[] = ['hybrid', 'single_flash', 'all_flash'];
 export const FS_TYPES = ['xfs', 'ext4'] as const;
 export type FsType = (typeof FS_TYPES)[number];
-export const SNAPSHOT_INTERVALS: readonly SnapshotInterval[] = [
+const SNAPSHOT_INTERVALS: readonly SnapshotInterval[] = [
   '1min', '2min', '15min', '1hour', '1day', '1week', '1month', '1year',
 ];
 
 // ---------------------------------------------------------------------------------------------
 // Value rules.
 
-export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
+type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
 
 /** How one kind of value is read from a string (StorageClass, annotation) or a YAML scalar. */
 export interface ValueKind<T> {
@@ -70,7 +70,7 @@ export function problem(allowed: string, got: unknown): { ok: false; problem: st
   return { ok: false, problem: `must be ${allowed}, got ${describe(got)}` };
 }
 
-export function integerKind(min: number, max: number, unit = ''): ValueKind<number> {
+function integerKind(min: number, max: number, unit = ''): ValueKind<number> {
   const allowed = `an integer ${min}..${max}${unit}`;
   const valid = (n: number): boolean => Number.isSafeInteger(n) && n >= min && n <= max;
   return {
@@ -87,7 +87,7 @@ export function integerKind(min: number, max: number, unit = ''): ValueKind<numb
   };
 }
 
-export function enumKind<T extends string>(values: readonly T[]): ValueKind<T> {
+function enumKind<T extends string>(values: readonly T[]): ValueKind<T> {
   const allowed = `one of ${values.join(', ')}`;
   const valid = (v: T): boolean => values.includes(v);
   return {
@@ -130,7 +130,7 @@ export const SNAPSHOT_INTERVAL = enumKind(SNAPSHOT_INTERVALS);
 export const DATERA_NAME = patternKind(DATERA_NAME_RE, DATERA_NAME_RULE);
 
 /** Names of AppTemplates in the ConfigMap (ours, not Datera's). */
-export const TEMPLATE_NAME_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$/;
+const TEMPLATE_NAME_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$/;
 export const TEMPLATE_NAME = patternKind(
   TEMPLATE_NAME_RE,
   'a template name (1-63 characters of letters, digits, "_", "-", ".", starting and ending with a letter or digit)',
