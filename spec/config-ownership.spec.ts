@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { ApiException } from '@kubernetes/client-node';
 import { ConfigError, loadConfig } from '../lib/config.js';
-import { resolveClusterId } from '../lib/main.js';
+import { resolveClusterId } from '../lib/wiring.js';
 import { nullLogger } from '../lib/observability/logger.js';
 
 const creds = { '/etc/datera/credentials/username': 'admin', '/etc/datera/credentials/password': 'pw_secret', '/etc/datera/credentials/server': '10.0.0.5:7718' };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { expect } from 'chai';
-import { slimObject } from '../lib/main.js';
+import { slimObject } from '../lib/wiring.js';
 
 describe('cache slimming (slimObject)', () => {
   it('drops managedFields and the last-applied annotation, keeps everything else', () => {

@@ -9,7 +9,7 @@
 // measuring them one after another in one heap skews the later ones.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { slimObject } from '../../lib/main.js';
+import { slimObject } from '../../lib/wiring.js';
 import { pv, pvc } from './scale-objects.js';
 
 const n = Number(process.argv[2] ?? 10000);
