@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { expect } from 'chai';
-import { slimObject } from '../lib/wiring.js';
+import { decodeSecret, slimObject } from '../lib/wiring.js';
 
 describe('cache slimming (slimObject)', () => {
   it('drops managedFields and the last-applied annotation, keeps everything else', () => {
@@ -25,5 +25,20 @@ describe('cache slimming (slimObject)', () => {
   it('returns objects without either unchanged', () => {
     const obj = { kind: 'X', metadata: { name: 'a', annotations: { k: 'v' } } };
     expect(slimObject(obj)).to.equal(obj);
+  });
+});
+
+describe('Secret decoding for the Datera credentials (decodeSecret)', () => {
+  it('decodes base64 data, lets stringData win over data for the same key, and keeps the type', () => {
+    const s = decodeSecret({
+      type: 'datera/iscsi',
+      data: { username: Buffer.from('admin').toString('base64'), password: Buffer.from('from-data').toString('base64') },
+      stringData: { password: 'from-stringData' },
+    });
+    expect(s).to.deep.equal({ type: 'datera/iscsi', data: { username: 'admin', password: 'from-stringData' } });
+  });
+
+  it('gives no type when the Secret has none, and empty data for an empty Secret', () => {
+    expect(decodeSecret({})).to.deep.equal({ data: {} });
   });
 });
