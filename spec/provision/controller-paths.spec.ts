@@ -7,7 +7,7 @@ import type { V1ConfigMap, V1PersistentVolume } from '@kubernetes/client-node';
 import { DateraClient } from '../../lib/datera/client.js';
 import { DateraError } from '../../lib/datera/errors.js';
 import { DateraSimulator } from '../../lib/sim/server.js';
-import { describeFailure } from '../../lib/provision/controller.js';
+import { describeFailure } from '../../lib/provision/report.js';
 import { PROVISIONER, newClaim, newStorageClass, newVolume } from '../support/builders.js';
 import { CLUSTER_ID, apiError, eventually, newHarness, type Harness } from './harness.js';
 
