@@ -19,7 +19,7 @@ import { parseQuantity } from './quantity.js';
 import { appInstanceRequest, type VolumeParams } from './request.js';
 import { FLEX_DRIVER, MD, buildVolume, deletableBy, metadataIsOurs, ownershipMetadata } from './volume.js';
 
-export interface DateraProvisionerDeps {
+interface DateraProvisionerDeps {
   /** The name recorded on what this provisioner makes. */
   provisionerName: string;
   /** Every name this provisioner answers to (provisionerName and the extra names). */

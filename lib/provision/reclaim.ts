@@ -18,7 +18,7 @@ import type { VolumeProvisioner } from './provisioner.js';
 import type { Outcome } from './queue.js';
 import { describeFailure, subjectOf } from './report.js';
 
-export interface ReclaimDeps {
+interface ReclaimDeps {
   core: Pick<ControllerDeps['core'], 'deletePersistentVolume' | 'patchPersistentVolume'>;
   volumes: Pick<InformerLike<V1PersistentVolume>, 'get'>;
   provisioner: VolumeProvisioner;
