@@ -87,7 +87,7 @@ export interface InformerLike<T> {
   /** All cached objects, or those of one namespace. */
   list(namespace?: string): T[];
   /** Registers a handler; `update` receives (new, old). Handlers run on the event path: keep them cheap. */
-  on(ev: InformerEvent, fn: Handler<T>): void;
+  on(ev: InformerEvent, fn: (obj: T, old?: T) => void): void;
 }
 
 /** Rejection of `start()` when `stop()` is called before the first list succeeded. */

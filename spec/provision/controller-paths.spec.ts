@@ -216,7 +216,7 @@ describe('provisioning controller: paths that delete, choose credentials or clai
 
     it('a failed confirming read (500) deletes nothing and is retried; once it answers, the volume goes', async () => {
       const c = await attemptThenVanish();
-      const read = h.core.readPersistentVolume;
+      const read = h.core.readPersistentVolume!; // the harness's core has the confirming reads
       let fail = true;
       h.core.readPersistentVolume = async (a) => {
         if (fail) throw apiError(500, 'InternalError');
