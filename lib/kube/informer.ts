@@ -77,6 +77,19 @@ export interface InformerOptions<T> {
 
 type Handler<T> = (obj: T, old?: T) => void;
 
+/**
+ * What a consumer reads from an informer: the cache and its events. `Informer` implements it;
+ * specs pass a fake fed by the test. Objects are shared with the cache: read-only.
+ */
+export interface InformerLike<T> {
+  /** The cached object, by name (and namespace for namespaced kinds). */
+  get(name: string, namespace?: string): T | undefined;
+  /** All cached objects, or those of one namespace. */
+  list(namespace?: string): T[];
+  /** Registers a handler; `update` receives (new, old). Handlers run on the event path: keep them cheap. */
+  on(ev: InformerEvent, fn: (obj: T, old?: T) => void): void;
+}
+
 /** Rejection of `start()` when `stop()` is called before the first list succeeded. */
 export class InformerStoppedError extends Error {
   readonly code = 'INFORMER_STOPPED';
@@ -159,7 +172,7 @@ function untilAborted<R>(p: Promise<R>, signal: AbortSignal): Promise<R | undefi
   });
 }
 
-export class Informer<T extends KubernetesObject> {
+export class Informer<T extends KubernetesObject> implements InformerLike<T> {
   readonly name: string;
   readonly #opts: InformerOptions<T>;
   readonly #watch: WatchLike;

@@ -2,8 +2,12 @@
 // The provisioning controller: claims in, Datera volumes and flexVolume PVs out; reclaim on release.
 //
 // Data flow (one way): informers (PVC, PV, StorageClass, template ConfigMap) -> caches -> one work
-// queue keyed `claim/<uid>` or `volume/<pv name>` -> decide (pure: claim.ts, template.ts,
-// volume.ts) -> act (Datera call, then one Kubernetes write) -> event + metric.
+// queue keyed `claim/<uid>` or `volume/<pv name>` -> decide (pure: claim.ts; the AppTemplates of
+// app-templates.ts) -> act (the storage through the VolumeProvisioner seam of provisioner.ts, here
+// datera-provisioner.ts, then one Kubernetes write) -> event + metric. This module is the generic
+// loop: the informer handlers, which claims and PVs need work, the PV create, the vanished-claim
+// clean-up, events, metrics and retries; reclaim.ts is its PV half (storage delete, finalizer, PV
+// DELETE). The Datera specifics (request, clone, adoption, ownership before a delete) sit behind the seam.
 //
 // Correctness rests on the deterministic name `pvc-<claim uid>` for both the PV and the Datera app
 // instance: every step can be repeated after a crash, a lost response or a failover without
@@ -16,24 +20,24 @@ import type {
   V1PersistentVolume,
   V1PersistentVolumeClaim,
   V1StorageClass,
+  setHeaderOptions,
 } from '@kubernetes/client-node';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { DateraError, isConflict, isNotFound } from '../datera/errors.js';
-import { STORAGE_INSTANCE_NAME as STORAGE_INSTANCE, VOLUME_NAME as VOLUME } from '../datera/names.js';
-import type { AppInstanceCreate, DateraApi } from '../datera/types.js';
-import type { Informer } from '../kube/informer.js';
+import { DateraError } from '../datera/errors.js';
+import type { InformerLike } from '../kube/informer.js';
 import type { EventRecorder } from '../kube/events.js';
-import { isAlreadyExists, isConflict as isKubeConflict, isNotFound as isKubeNotFound, statusOf } from '../kube/errors.js';
+import { isAlreadyExists, isNotFound as isKubeNotFound, statusOf } from '../kube/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { sourceLabel, type Metrics } from '../observability/metrics.js';
-import { Ann, PV_FINALIZER, claimMayNeedUs, decideClaim, requestedStorage, type ClaimContext } from './claim.js';
+import { claimMayNeedUs, decideClaim, type ClaimContext } from './claim.js';
 import { CredentialsError, type DateraConnections } from './credentials.js';
+import { DateraProvisioner, deleteAppInstance } from './datera-provisioner.js';
 import { WorkQueue, type Outcome } from './queue.js';
 import { parseTemplates, type TemplateSet } from './app-templates.js';
-import { parseQuantity } from './quantity.js';
-import { appInstanceRequest, type VolumeParams } from './request.js';
 import { OrphanSweep, type OrphanSweepOptions } from './orphans.js';
-import { MD, buildVolume, deletableBy, metadataIsOurs, ownershipMetadata } from './volume.js';
+import { FinalError, type VolumeProvisioner } from './provisioner.js';
+import { Reclaimer } from './reclaim.js';
+import { describeFailure, subjectOf } from './report.js';
+import { MD } from './volume.js';
 
 export interface ControllerOptions {
   provisionerName: string;
@@ -79,22 +83,14 @@ export interface ControllerDeps {
    * the caches alone decide.
    */
   core: VolumeApi;
-  claims: Informer<V1PersistentVolumeClaim>;
-  volumes: Informer<V1PersistentVolume>;
-  classes: Informer<V1StorageClass>;
-  configMaps: Informer<V1ConfigMap>;
+  claims: InformerLike<V1PersistentVolumeClaim>;
+  volumes: InformerLike<V1PersistentVolume>;
+  classes: InformerLike<V1StorageClass>;
+  configMaps: InformerLike<V1ConfigMap>;
   recorder: Pick<EventRecorder, 'record'>;
   connections: DateraConnections;
   metrics: Metrics;
   logger: Logger;
-}
-
-/** A failure the user must fix (bad parameter, refused claim, foreign volume): retried slowly, not with backoff. */
-class FinalError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FinalError';
-  }
 }
 
 const CLAIM = 'claim/';
@@ -102,16 +98,18 @@ const VOLUME_KEY = 'volume/';
 /** The one key of the periodic orphan sweep. */
 const SWEEP_KEY = 'sweep/orphans';
 
-/** How a create reached Datera: the same arguments find the same endpoint, credentials and tenant again. */
+/** A provision that reached the storage: the claim it was for, and how to undo it if that claim vanishes. */
 interface Attempt {
   namespace: string;
   name: string;
-  connection: { secretName?: string | undefined; secretNamespace?: string | undefined; tenant?: string | undefined; claimNamespace: string };
+  undo: () => Promise<void>;
 }
 
 export class ProvisionController {
   readonly #o: ControllerOptions;
   readonly #d: ControllerDeps;
+  /** The storage side: Datera. */
+  readonly #p: VolumeProvisioner;
   readonly #log: Logger;
   readonly #names: ReadonlySet<string>;
   readonly queue: WorkQueue;
@@ -120,9 +118,10 @@ export class ProvisionController {
   /** uid -> namespace/name of every claim in the cache: a claim is gone only when it is not here (and a GET agrees). */
   readonly #claimKeys = new Map<string, string>();
   /**
-   * Claim uids whose provisioning reached Datera in this process, with the connection it used (for
-   * clean-up when the claim vanishes). In memory only: after a restart the orphan sweep finds what
-   * this would have cleaned, from the same facts recorded in the app instance metadata.
+   * Claim uids whose provisioning reached Datera in this process, with the undo of that attempt
+   * (clean-up when the claim vanishes, through the connection the create used). In memory only:
+   * after a restart the orphan sweep finds what this would have cleaned, from the same facts
+   * recorded in the app instance metadata.
    */
   readonly #attempted = new Map<string, Attempt>();
   /**
@@ -130,16 +129,8 @@ export class ProvisionController {
    * that arrives in between must not provision again (a second Datera call and event).
    */
   readonly #provisioned = new Set<string>();
-  /** PVs whose app instance this process deleted: a re-run while the cache catches up skips Datera. */
-  readonly #reclaimed = new Set<string>();
-  /**
-   * PV name -> uid of the PV this process sent a successful DELETE for. The finalizer patch just
-   * before it comes back as an update that re-runs the PV's key while the cache still shows the
-   * PV without a deletion timestamp; that re-run must not send the DELETE again. Cleared by the
-   * PV's delete event. In memory only: after a restart the listed PV carries its deletion
-   * timestamp (or is gone), which stops a second DELETE the same way.
-   */
-  readonly #pvDeleteSent = new Map<string, string>();
+  /** The PV half of the loop (reclaim.ts). */
+  readonly #reclaim: Reclaimer;
   /** Claim uids that failed with a final error: retried at once when classes or templates change. */
   readonly #finalFailures = new Set<string>();
   #templates: TemplateSet = { templates: new Map() };
@@ -151,6 +142,18 @@ export class ProvisionController {
     this.#d = d;
     this.#log = d.logger;
     this.#names = new Set([o.provisionerName, ...o.extraProvisionerNames]);
+    this.#p = new DateraProvisioner({
+      provisionerName: o.provisionerName,
+      names: this.#names,
+      clusterId: o.clusterId,
+      defaultFsType: o.defaultFsType,
+      connections: d.connections,
+      claims: d.claims,
+      volumes: d.volumes,
+      templates: () => this.#templates,
+      logger: d.logger,
+    });
+    this.#reclaim = new Reclaimer({ ...d, provisioner: this.#p, finalErrorRetryMs: o.finalErrorRetryMs });
     this.queue = new WorkQueue({
       workers: o.workers,
       baseMs: o.retryInitialMs,
@@ -171,7 +174,7 @@ export class ProvisionController {
         templates: () => this.#templates,
         claimExists: (uid) => this.#claimKeys.has(uid) || this.#attempted.has(uid) || this.#provisioned.has(uid),
         stillExists: async (md) => (await this.#stillExists(md[MD.pv] ?? '', md[MD.claimNamespace], md[MD.claimName], md[MD.claimUid] ?? '')) !== undefined,
-        deleteAppInstance: (client, name) => this.#deleteAppInstance(client, name),
+        deleteAppInstance,
         recorder: d.recorder,
         metrics: d.metrics,
         logger: d.logger.child({ subsystem: 'orphan-sweep' }),
@@ -238,7 +241,7 @@ export class ProvisionController {
     });
 
     const onVolume = (pv: V1PersistentVolume) => {
-      if (!this.#isOurs(pv)) return;
+      if (!this.#p.owns(pv)) return;
       const phase = pv.status?.phase;
       if (phase === 'Released' || phase === 'Failed' || pv.metadata?.deletionTimestamp) this.queue.add(VOLUME_KEY + pv.metadata!.name!);
     };
@@ -246,8 +249,7 @@ export class ProvisionController {
     volumes.on('update', onVolume);
     volumes.on('delete', (pv) => {
       this.queue.forget(VOLUME_KEY + pv.metadata!.name!);
-      this.#reclaimed.delete(pv.metadata!.name!);
-      this.#pvDeleteSent.delete(pv.metadata!.name!);
+      this.#reclaim.forget(pv.metadata!.name!);
       // A PV removed before its claim bound: the claim needs a volume again.
       const uid = pv.spec?.claimRef?.uid;
       if (uid && this.#provisioned.delete(uid) && this.#pending.has(uid)) this.queue.add(CLAIM + uid);
@@ -305,11 +307,6 @@ export class ProvisionController {
     for (const uid of this.#pending.keys()) this.queue.add(CLAIM + uid);
   }
 
-  #isOurs(pv: V1PersistentVolume): boolean {
-    const by = pv.metadata?.annotations?.[Ann.provisionedBy];
-    return by !== undefined && this.#names.has(by) && pv.spec?.flexVolume?.driver === 'datera/iscsi';
-  }
-
   /** The cached claim with this uid, whatever its phase (bound claims included). */
   #claimByUid(uid: string): V1PersistentVolumeClaim | undefined {
     const nsName = this.#claimKeys.get(uid);
@@ -321,7 +318,7 @@ export class ProvisionController {
 
   async #handle(key: string): Promise<Outcome> {
     if (key.startsWith(CLAIM)) return this.#syncClaim(key.slice(CLAIM.length));
-    if (key.startsWith(VOLUME_KEY)) return this.#syncVolume(key.slice(VOLUME_KEY.length));
+    if (key.startsWith(VOLUME_KEY)) return this.#reclaim.sync(key.slice(VOLUME_KEY.length));
     if (key === SWEEP_KEY && this.#sweep) return this.#sweep.run();
     return { kind: 'done' };
   }
@@ -356,55 +353,24 @@ export class ProvisionController {
       this.#d.recorder.record(subjectOf(pvc, 'PersistentVolumeClaim'), 'Normal', 'Provisioning', `External provisioner is provisioning volume for claim "${pvc.metadata!.namespace}/${pvc.metadata!.name}"`);
     };
     try {
-      const tr = appInstanceRequest({
+      const made = await this.#p.provision({
+        claim: pvc,
         pvName,
         className,
-        parameters: storageClass.parameters ?? {},
-        claim: {
-          namespace: pvc.metadata!.namespace!,
-          name: pvc.metadata!.name!,
-          uid,
-          annotations: pvc.metadata?.annotations ?? {},
-          ...(requestedStorage(pvc) !== undefined ? { requestBytes: parseQuantity(requestedStorage(pvc)!) ?? -1n } : {}),
-          accessModes: pvc.spec?.accessModes ?? [],
-        },
-        templates: this.#templates,
-        defaults: { fsType: this.#o.defaultFsType },
-      });
-      if (!tr.ok) throw new FinalError(`invalid parameter: ${tr.error.message}`);
-      let request: AppInstanceCreate = tr.request;
-      let volume: VolumeParams = tr.volume;
-      if (source) ({ request, volume } = this.#cloneRequest(pvc, request, volume));
-
-      if (this.queue.failures(CLAIM + uid) > 0) announce();
-      else {
-        provisioningEvent = setTimeout(announce, this.#o.provisioningEventDelayMs);
-        provisioningEvent.unref?.();
-      }
-      const connection = {
-        secretName: volume.secretName,
-        secretNamespace: volume.secretNamespace,
-        tenant: volume.tenant,
-        claimNamespace: pvc.metadata!.namespace!,
-      };
-      const conn = await this.#d.connections.forProvision(connection);
-      this.#attempted.set(uid, { namespace: pvc.metadata!.namespace!, name: pvc.metadata!.name!, connection });
-      await this.#ensureAppInstance(conn.client, request, pvc, className, { secretRef: conn.secretRef, reclaimPolicy: storageClass.reclaimPolicy ?? 'Delete' }, log);
-      if (source && volume.sizeGiB > 0) await this.#growClone(conn.client, pvName, volume.sizeGiB);
-
-      const pv = buildVolume({
-        pvName,
-        claim: pvc,
         pvClassName,
-        reclaimPolicy: storageClass.reclaimPolicy ?? 'Delete',
-        provisionerName: this.#o.provisionerName,
-        volume,
-        endpoint: conn.endpoint,
-        tenant: conn.tenant,
-        secretRef: conn.secretRef,
+        storageClass,
+        logger: log,
+        onStart: () => {
+          if (this.queue.failures(CLAIM + uid) > 0) announce();
+          else {
+            provisioningEvent = setTimeout(announce, this.#o.provisioningEventDelayMs);
+            provisioningEvent.unref?.();
+          }
+        },
+        onReached: (undo) => this.#attempted.set(uid, { namespace: pvc.metadata!.namespace!, name: pvc.metadata!.name!, undo }),
       });
       try {
-        await this.#d.core.createPersistentVolume({ body: pv });
+        await this.#d.core.createPersistentVolume({ body: made.pv });
       } catch (err) {
         if (!isAlreadyExists(err)) {
           const s = statusOf(err);
@@ -418,7 +384,7 @@ export class ProvisionController {
       this.#d.recorder.record(subjectOf(pvc, 'PersistentVolumeClaim'), 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pvName}`);
       this.#d.metrics.provisionTotal.inc({ class: className, source: sourceLabel(source) });
       this.#d.metrics.provisionDuration.observe({ class: className, source: sourceLabel(source) }, (performance.now() - started) / 1000);
-      log.info('provisioned', { pv: pvName, storageClass: className, sizeGiB: volume.sizeGiB, template: volume.template ?? '' });
+      log.info('provisioned', { pv: pvName, storageClass: className, sizeGiB: made.sizeGiB, template: made.template });
       return { kind: 'done' };
     } catch (err) {
       clearTimeout(provisioningEvent);
@@ -443,62 +409,6 @@ export class ProvisionController {
   }
 
   /**
-   * Creates the app instance or adopts the one an earlier attempt made. The POST is the look-up:
-   * 409 means the name exists, and its metadata must say it was made for this claim (empty
-   * metadata = our earlier attempt stopped before tagging it). Anything else is someone else's
-   * volume, and we refuse rather than hand it to this claim.
-   */
-  async #ensureAppInstance(client: DateraApi, request: AppInstanceCreate, pvc: V1PersistentVolumeClaim, className: string, made: { secretRef: { name: string; namespace: string }; reclaimPolicy: string }, log: Logger): Promise<void> {
-    const name = request.name;
-    const md = ownershipMetadata(this.#o.provisionerName, pvc, className, name, { clusterId: this.#o.clusterId, ...made, createdAt: new Date() });
-    try {
-      await client.createAppInstance(request);
-    } catch (err) {
-      if (!isConflict(err)) throw err;
-      const existing = await client.getMetadata(name);
-      if (!metadataIsOurs(existing, this.#names, pvc.metadata!.uid!, this.#o.clusterId))
-        throw new FinalError(
-          `Datera app instance ${name} already exists and was not created for this claim (it belongs to claim ${existing['k8s-claim-namespace'] ?? '?'}/${existing['k8s-claim-name'] ?? '?'} uid ${existing['k8s-claim-uid'] ?? '?'}${existing[MD.clusterId] ? `, cluster ${existing[MD.clusterId]}` : ''}); refusing to reuse it`,
-        );
-      if (existing['k8s-claim-uid']) {
-        log.info('adopted app instance from an earlier attempt', { appInstance: name });
-        return;
-      }
-    }
-    await client.putMetadata(name, md);
-  }
-
-  /** Clone from a claim of ours in the same namespace: `clone_volume_src` and the source's size at least. */
-  #cloneRequest(pvc: V1PersistentVolumeClaim, request: AppInstanceCreate, volume: VolumeParams): { request: AppInstanceCreate; volume: VolumeParams } {
-    const ref = pvc.spec?.dataSourceRef ?? pvc.spec?.dataSource;
-    const ns = pvc.metadata!.namespace!;
-    const src = this.#d.claims.get(ref!.name, ns);
-    if (!src) throw new FinalError(`clone source claim ${ns}/${ref!.name} does not exist`);
-    const srcPvName = src.spec?.volumeName;
-    const srcPv = srcPvName ? this.#d.volumes.get(srcPvName) : undefined;
-    if (!srcPv || src.status?.phase !== 'Bound') throw new FinalError(`clone source claim ${ns}/${ref!.name} is not bound yet`);
-    if (!this.#isOurs(srcPv)) throw new FinalError(`clone source claim ${ns}/${ref!.name} is not a Datera volume of this provisioner`);
-    const srcAi = srcPv.spec?.flexVolume?.options?.volumeID ?? srcPvName!;
-    const srcGiB = Number(srcPv.spec?.flexVolume?.options?.size ?? 0);
-    if (volume.sizeGiB < srcGiB) throw new FinalError(`clone must be at least as large as its source (${srcGiB} GiB), asked for ${volume.sizeGiB} GiB`);
-    const { template: _t, dateraTemplate: _d, ...plain } = volume; // a clone takes its settings from the source
-    return {
-      request: {
-        name: request.name,
-        create_mode: request.create_mode ?? 'kubernetes',
-        clone_volume_src: { path: `/app_instances/${srcAi}/storage_instances/${STORAGE_INSTANCE}/volumes/${VOLUME}` },
-      },
-      volume: plain,
-    };
-  }
-
-  async #growClone(client: DateraApi, name: string, sizeGiB: number): Promise<void> {
-    const ai = await client.getAppInstance(name);
-    const vol = ai.storage_instances?.[0]?.volumes?.[0];
-    if (vol && vol.size < sizeGiB) await client.resizeVolume(name, STORAGE_INSTANCE, VOLUME, sizeGiB);
-  }
-
-  /**
    * The claim is gone from the cache. If we reached Datera for it and no PV was saved, remove the
    * app instance we may have made, through the connection the create used, and only after the API
    * server confirms that neither the PV nor the claim exists (the caches may be behind: a PV create
@@ -516,17 +426,7 @@ export class ProvisionController {
       const exists = await this.#stillExists(pvName, attempt.namespace, attempt.name, uid);
       if (exists === 'pv') this.#attempted.delete(uid); // it becomes Released and the reclaim path handles it
       if (exists) return { kind: 'done' }; // a claim the cache has not caught up with: its delete event brings us back
-      const conn = await this.#d.connections.forProvision(attempt.connection);
-      const md = await conn.client.getMetadata(pvName).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
-      if (md) {
-        const verdict = deletableBy(md, { provisionerNames: this.#names, clusterId: this.#o.clusterId, pvName, claimUid: uid });
-        if (verdict.ok) {
-          await this.#deleteAppInstance(conn.client, pvName);
-          this.#log.info('deleted app instance of a claim removed before its PV was saved', { appInstance: pvName, uid });
-        } else {
-          this.#log.warn('not deleting app instance of a removed claim: it is not ours', { appInstance: pvName, uid, reason: verdict.reason });
-        }
-      }
+      await attempt.undo();
       this.#attempted.delete(uid);
       return { kind: 'done' };
     } catch (err) {
@@ -554,185 +454,9 @@ export class ProvisionController {
     }
     return undefined;
   }
-
-  // ---------------------------------------------------------------- reclaim
-
-  async #syncVolume(name: string): Promise<Outcome> {
-    const pv = this.#d.volumes.get(name);
-    if (!pv || !this.#isOurs(pv)) return { kind: 'done' };
-    const className = pv.spec?.storageClassName ?? '';
-    const policy = pv.spec?.persistentVolumeReclaimPolicy ?? 'Delete';
-    const hasFinalizer = pv.metadata?.finalizers?.includes(PV_FINALIZER) ?? false;
-    const deleting = !!pv.metadata?.deletionTimestamp;
-    const released = pv.status?.phase === 'Released';
-    const log = this.#log.child({ pv: name });
-
-    if (policy !== 'Delete') {
-      // Retain: the Datera volume and the PV stay. Our finalizer only guards Delete; drop it if
-      // present, once the volume is marked retained (a Delete PV edited to Retain: the orphan sweep
-      // must not remove the volume after an admin deletes the PV).
-      if (hasFinalizer && (released || deleting)) {
-        try {
-          await this.#markRetained(pv);
-        } catch (err) {
-          log.warn('marking a retained volume failed; will retry', { err: describeFailure(err) });
-          return { kind: 'retry', error: err };
-        }
-        return this.#removeFinalizer(pv, log);
-      }
-      return { kind: 'done' };
-    }
-    if (!released) return { kind: 'done' };
-    if (deleting && !hasFinalizer) return { kind: 'done' };
-
-    const started = performance.now();
-    const ai = pv.spec?.flexVolume?.options?.volumeID ?? name;
-    const again = this.#reclaimed.has(name);
-    try {
-      if (!again) {
-        const conn = await this.#d.connections.forVolume(pv);
-        // Ownership first: a PV can name an app instance this cluster did not make (a restored or
-        // second cluster sharing the tenant, an edited PV). Gone already counts as deleted.
-        const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
-        if (md) {
-          const verdict = deletableBy(md, { provisionerNames: this.#names, clusterId: this.#o.clusterId, pvName: name, ...(pv.spec?.claimRef?.uid ? { claimUid: pv.spec.claimRef.uid } : {}) });
-          if (!verdict.ok) return this.#refuseForeignDelete(pv, ai, verdict.reason, log);
-          await this.#deleteAppInstance(conn.client, ai);
-        }
-        this.#reclaimed.add(name);
-      }
-    } catch (err) {
-      const msg = describeFailure(err);
-      this.#d.metrics.deleteFailed.inc({ class: className });
-      this.#d.recorder.record(subjectOf(pv, 'PersistentVolume'), 'Warning', 'VolumeFailedDelete', `failed to delete Datera app instance ${ai}: ${msg}`);
-      log.warn('delete failed; will retry', { appInstance: ai, err: msg });
-      return { kind: 'retry', error: err };
-    }
-    // Finalizer first, while the PV is not being deleted: nothing else edits its finalizers then
-    // (pv-protection acts only on deletion), so the guarded patch does not race and need a retry.
-    // If the PV delete below fails, the next sync finds the app instance gone and deletes the PV.
-    const out = await this.#removeFinalizer(pv, log);
-    if (out.kind !== 'done') return out;
-    try {
-      const uid = pv.metadata?.uid;
-      if (!deleting && !(uid && this.#pvDeleteSent.get(name) === uid)) {
-        // Preconditioned on the uid: a stale cache never deletes a newer PV of the same name
-        // (409: the PV we saw is gone, which is what the delete wanted).
-        await this.#d.core
-          .deletePersistentVolume({ name, ...(uid ? { body: { preconditions: { uid } } } : {}) })
-          .catch((e: unknown) => (isKubeNotFound(e) || (uid && isKubeConflict(e)) ? undefined : Promise.reject(e)));
-        if (uid) this.#pvDeleteSent.set(name, uid);
-      }
-    } catch (err) {
-      log.warn('deleting the PV failed; will retry', { err: describeFailure(err) });
-      return { kind: 'retry', error: err };
-    }
-    if (!again) {
-      this.#d.metrics.deleteTotal.inc({ class: className });
-      this.#d.metrics.deleteDuration.observe({ class: className }, (performance.now() - started) / 1000);
-      log.info('deleted volume', { appInstance: ai });
-    }
-    return out;
-  }
-
-  /**
-   * The PV's app instance is not provably ours: it is NOT deleted, and neither is the PV. The PV
-   * keeps our finalizer (so it stays visible, Released or Terminating, with this event) and is
-   * checked again slowly, in case the metadata is corrected. Dropping the finalizer instead would
-   * delete the only Kubernetes record of the mismatch; an admin decides (see the troubleshooting notes).
-   */
-  #refuseForeignDelete(pv: V1PersistentVolume, ai: string, reason: string, log: Logger): Outcome {
-    const className = pv.spec?.storageClassName ?? '';
-    this.#d.metrics.deleteFailed.inc({ class: className });
-    this.#d.recorder.record(
-      subjectOf(pv, 'PersistentVolume'),
-      'Warning',
-      'VolumeFailedDelete',
-      `refusing to delete Datera app instance ${ai}: ${reason}; this PersistentVolume keeps its finalizer until an administrator resolves it`,
-    );
-    log.warn('refusing to delete an app instance that is not ours', { appInstance: ai, reason });
-    return { kind: 'requeueAfter', ms: this.#o.finalErrorRetryMs };
-  }
-
-  /** Records `k8s-reclaim-policy: Retain` on the PV's app instance, if it is ours and says otherwise. */
-  async #markRetained(pv: V1PersistentVolume): Promise<void> {
-    const name = pv.metadata!.name!;
-    const ai = pv.spec?.flexVolume?.options?.volumeID ?? name;
-    const conn = await this.#d.connections.forVolume(pv);
-    const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
-    if (!md || md[MD.reclaimPolicy] === 'Retain') return;
-    if (!deletableBy(md, { provisionerNames: this.#names, clusterId: this.#o.clusterId, pvName: name, ...(pv.spec?.claimRef?.uid ? { claimUid: pv.spec.claimRef.uid } : {}) }).ok) return;
-    await conn.client.putMetadata(ai, { [MD.reclaimPolicy]: 'Retain' });
-  }
-
-  /** Offline (force) then delete; "not found" at either step means already gone. */
-  async #deleteAppInstance(client: DateraApi, ai: string): Promise<void> {
-    try {
-      await client.setAdminState(ai, 'offline', true);
-    } catch (err) {
-      if (isNotFound(err)) return;
-      throw err;
-    }
-    try {
-      await client.deleteAppInstance(ai, true);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-  }
-
-  /** Removes our finalizer with a JSON patch guarded by a test, so a concurrent change is not overwritten. */
-  async #removeFinalizer(pv: V1PersistentVolume, log: Logger): Promise<Outcome> {
-    const finalizers = pv.metadata?.finalizers ?? [];
-    const i = finalizers.indexOf(PV_FINALIZER);
-    if (i < 0) return { kind: 'done' };
-    try {
-      await this.#d.core.patchPersistentVolume(
-        {
-          name: pv.metadata!.name!,
-          body: [
-            { op: 'test', path: `/metadata/finalizers/${i}`, value: PV_FINALIZER },
-            { op: 'remove', path: `/metadata/finalizers/${i}` },
-          ],
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-      );
-      return { kind: 'done' };
-    } catch (err) {
-      if (isKubeNotFound(err)) return { kind: 'done' };
-      // 422 (test failed) or 409: the cache was stale; the next PV event brings the fresh object.
-      log.debug('finalizer patch did not apply; retrying', { err: describeFailure(err), conflict: isKubeConflict(err) });
-      return { kind: 'retry', error: err };
-    }
-  }
-}
-
-function subjectOf(obj: { metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string } }, kind: string) {
-  const m = obj.metadata ?? {};
-  return {
-    kind,
-    apiVersion: 'v1',
-    metadata: {
-      name: m.name ?? '',
-      ...(m.namespace ? { namespace: m.namespace } : {}),
-      ...(m.uid ? { uid: m.uid } : {}),
-      ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
-    },
-  };
 }
 
 /** Datera answers that no retry can fix: the request itself is wrong. */
 function isFinalDateraError(err: unknown): boolean {
   return err instanceof DateraError && (err.code === 'DATERA_VALIDATION_FAILED' || err.code === 'DATERA_INVALID_REQUEST');
 }
-
-/** A one-line, secret-free description for events and logs. */
-export function describeFailure(err: unknown): string {
-  if (err instanceof DateraError) {
-    const detail = err.details.length ? ` (${err.details.join('; ')})` : '';
-    return `Datera ${err.apiName ?? err.code}${err.status ? ` ${err.status}` : ''}: ${err.message}${detail}`;
-  }
-  const s = statusOf(err);
-  if (s) return `Kubernetes API ${s.code}${s.reason ? ` ${s.reason}` : ''}: ${s.message ?? ''}`;
-  return err instanceof Error ? err.message : String(err);
-}
-

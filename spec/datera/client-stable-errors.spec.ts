@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { expect } from 'chai';
 import { DateraClient } from '../../lib/datera/client.js';
 import { DateraError } from '../../lib/datera/errors.js';
-import { describeFailure } from '../../lib/provision/controller.js';
+import { describeFailure } from '../../lib/provision/report.js';
 
 describe('Datera failures read the same on every retry (event de-duplication)', function () {
   this.timeout(20_000);

@@ -3,7 +3,6 @@
 // and links it by uid, so the subject must carry namespace, uid and resourceVersion; a PV's has no namespace.
 import { expect } from 'chai';
 import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
-import type { Informer } from '../../lib/kube/informer.js';
 import { nullLogger } from '../../lib/observability/logger.js';
 import { Metrics } from '../../lib/observability/metrics.js';
 import { ProvisionController } from '../../lib/provision/controller.js';
@@ -28,11 +27,11 @@ describe('provisioning controller: the subject of its events', () => {
     const ctrl = new ProvisionController(
       { provisionerName: PROVISIONER, extraProvisionerNames: [], legacyAlphaClasses: {}, namespace: 'datera-system', templatesConfigMap: 't', templatesKey: 'k', defaultFsType: 'xfs', workers: 1, retryInitialMs: 60_000, retryMaxMs: 60_000, finalErrorRetryMs: 600_000, provisioningEventDelayMs: 60_000 },
       {
-        core: new FakeCore(),
-        claims: claims as unknown as Informer<V1PersistentVolumeClaim>,
-        volumes: volumes as unknown as Informer<V1PersistentVolume>,
-        classes: classes as unknown as Informer<V1StorageClass>,
-        configMaps: new FakeInformer<V1ConfigMap>() as unknown as Informer<V1ConfigMap>,
+        core: new FakeCore({ confirmingReads: false }),
+        claims,
+        volumes,
+        classes,
+        configMaps: new FakeInformer<V1ConfigMap>(),
         recorder: { record: (obj) => void subjects.push(obj) },
         connections,
         metrics: new Metrics({ defaultMetrics: false }),

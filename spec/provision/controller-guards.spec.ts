@@ -4,93 +4,41 @@
 // metadata says is that claim's, a Bound PV's volume survives the PV's deletion, a PV is never
 // deleted while our finalizer could not be removed, and a clone is never smaller than its source.
 import { expect } from 'chai';
-import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
-import { DateraClient } from '../../lib/datera/client.js';
-import type { Informer } from '../../lib/kube/informer.js';
+import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { DateraClient } from '../../lib/datera/client.js';
 import { nullLogger } from '../../lib/observability/logger.js';
-import { Metrics } from '../../lib/observability/metrics.js';
-import { ProvisionController } from '../../lib/provision/controller.js';
-import { DateraConnections } from '../../lib/provision/credentials.js';
-import { DateraSimulator } from '../../lib/sim/server.js';
+import type { ProvisionController } from '../../lib/provision/controller.js';
+import type { DateraSimulator } from '../../lib/sim/server.js';
 import { PROVISIONER, newClaim, newStorageClass, newVolume } from '../support/builders.js';
-import { FakeCore, FakeInformer, apiError, type Recorded } from './controller-fakes.js';
+import { FakeCore, apiError, type FakeInformer, type Recorded } from './controller-fakes.js';
+import { newHarness, useSimulator, type Harness } from './harness.js';
 
 describe('provisioning controller: guards of the data', function () {
   this.timeout(20_000);
+  const fx = useSimulator();
   let sim: DateraSimulator;
-  let simUrl: string;
   let direct: DateraClient;
+  let h: Harness;
   let claims: FakeInformer<V1PersistentVolumeClaim>;
   let volumes: FakeInformer<V1PersistentVolume>;
   let core: FakeCore;
   let events: Recorded[];
-  let connections: DateraConnections;
   let ctrl: ProvisionController;
 
-  before(async () => {
-    sim = new DateraSimulator({ users: [{ name: 'admin', password: 'secret_pw1' }] });
-    simUrl = await sim.start();
-    direct = new DateraClient({ endpoint: simUrl, username: 'admin', password: 'secret_pw1' });
-  });
-  after(async () => {
-    await direct.close();
-    await sim.stop();
-  });
-
   beforeEach(() => {
-    sim.reset();
-    sim.setFaults({});
-    claims = new FakeInformer();
-    volumes = new FakeInformer();
-    const classes = new FakeInformer<V1StorageClass>();
-    const configMaps = new FakeInformer<V1ConfigMap>();
-    core = new FakeCore();
-    events = [];
-    connections = new DateraConnections({
-      defaults: { endpoint: simUrl, username: 'admin', password: 'secret_pw1', tenant: '/root', apiVersion: '2.2', insecureSkipTlsVerify: false, requestTimeoutMs: 2000, deadlineMs: 1500, connections: 8 },
-      defaultSecret: { name: 'datera-credentials', namespace: 'datera-system' },
-      readSecret: async () => undefined,
-      makeClient: (c) => new DateraClient({ ...c, requestTimeoutMs: 2000, deadlineMs: 1500, retryBaseMs: 10, retryMaxMs: 50 }),
-      logger: nullLogger(),
-    });
-    ctrl = new ProvisionController(
-      {
-        provisionerName: PROVISIONER,
-        extraProvisionerNames: [],
-        legacyAlphaClasses: {},
-        namespace: 'datera-system',
-        templatesConfigMap: 'datera-templates',
-        templatesKey: 'templates.yaml',
-        defaultFsType: 'xfs',
-        workers: 4,
-        retryInitialMs: 60_000,
-        retryMaxMs: 60_000,
-        finalErrorRetryMs: 600_000,
-        provisioningEventDelayMs: 60_000,
-      },
-      {
-        core,
-        claims: claims as unknown as Informer<V1PersistentVolumeClaim>,
-        volumes: volumes as unknown as Informer<V1PersistentVolume>,
-        classes: classes as unknown as Informer<V1StorageClass>,
-        configMaps: configMaps as unknown as Informer<V1ConfigMap>,
-        recorder: { record: (o, type, reason, message) => events.push({ kind: o.kind, name: o.metadata.name, type, reason, message }) },
-        connections,
-        metrics: new Metrics({ defaultMetrics: false }),
-        logger: nullLogger(),
-      },
-    );
-    classes.set(newStorageClass('gold', { parameters: { replica: '2' } }));
+    ({ sim, direct } = fx);
+    // No cluster id, retries far off, and no confirming reads: the caches alone decide.
+    h = newHarness(sim, fx.url, { retryInitialMs: 60_000, retryMaxMs: 60_000, clusterId: undefined }, nullLogger(), new FakeCore({ confirmingReads: false }));
+    ({ claims, volumes, core, events, ctrl } = h);
+    h.classes.set(newStorageClass('gold', { parameters: { replica: '2' } }));
     ctrl.start();
   });
   afterEach(async () => {
-    await ctrl.stop();
-    await connections.close();
+    await h.close();
   });
 
   async function settle() {
-    await new Promise((r) => setTimeout(r, 5));
-    await ctrl.queue.idle();
+    await h.settle();
   }
   const aiNames = () => sim.appInstances().map((a) => a.name);
   const dateraDeletes = () => sim.calls().filter((c) => c.method === 'DELETE' && c.path.includes('/app_instances/'));

@@ -6,11 +6,11 @@ import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import winston from 'winston';
 import type { V1ConfigMap, V1PersistentVolume } from '@kubernetes/client-node';
-import { DateraClient } from '../../lib/datera/client.js';
-import { DateraSimulator } from '../../lib/sim/server.js';
+import type { DateraClient } from '../../lib/datera/client.js';
+import type { DateraSimulator } from '../../lib/sim/server.js';
 import { createLogger } from '../../lib/observability/logger.js';
 import { PROVISIONER, newClaim, newStorageClass, newVolume } from '../support/builders.js';
-import { CLUSTER_ID, apiError, eventually, newHarness, type Harness } from './harness.js';
+import { CLUSTER_ID, apiError, eventually, newHarness, useSimulator, type Harness } from './harness.js';
 
 const AI_BODY = { storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] };
 
@@ -28,21 +28,13 @@ function captureLogger() {
 
 describe('provisioning controller: operator log lines and forgotten work', function () {
   this.timeout(20_000);
+  const fx = useSimulator();
   let sim: DateraSimulator;
   let simUrl: string;
   let direct: DateraClient;
   let h: Harness;
   let lines: Line[];
 
-  before(async () => {
-    sim = new DateraSimulator({ users: [{ name: 'admin', password: 'secret_pw1' }] });
-    simUrl = await sim.start();
-    direct = new DateraClient({ endpoint: simUrl, username: 'admin', password: 'secret_pw1' });
-  });
-  after(async () => {
-    await direct.close();
-    await sim.stop();
-  });
   const start = (o: Parameters<typeof newHarness>[2] = {}) => {
     const c = captureLogger();
     lines = c.lines;
@@ -51,8 +43,7 @@ describe('provisioning controller: operator log lines and forgotten work', funct
     h.ctrl.start();
   };
   beforeEach(() => {
-    sim.reset();
-    sim.setFaults({});
+    ({ sim, url: simUrl, direct } = fx);
     start();
   });
   afterEach(async () => {
@@ -161,6 +152,11 @@ describe('provisioning controller: operator log lines and forgotten work', funct
     });
 
     it('the vanished-claim clean-up logs what it deleted, what it kept and why, and its failures', async () => {
+      // Retries far off: the 20 ms retry of a failed PV save could otherwise run before the edit
+      // and removals below (a slow machine) and save the PV, leaving nothing to clean up. The
+      // claims' delete events still run the clean-up at once (an add cancels a pending retry).
+      await h.close();
+      start({ retryInitialMs: 60_000, retryMaxMs: 60_000 });
       h.core.failNext('createPV', apiError(500, 'InternalError'));
       h.core.failNext('createPV', apiError(500, 'InternalError'));
       const a = newClaim('a', { className: 'gold' });

@@ -4,35 +4,26 @@
 // caches and a recording Kubernetes API (harness.ts) against the Datera simulator.
 import { expect } from 'chai';
 import type { V1ConfigMap, V1PersistentVolume } from '@kubernetes/client-node';
-import { DateraClient } from '../../lib/datera/client.js';
+import type { DateraClient } from '../../lib/datera/client.js';
 import { DateraError } from '../../lib/datera/errors.js';
-import { DateraSimulator } from '../../lib/sim/server.js';
-import { describeFailure } from '../../lib/provision/controller.js';
+import type { DateraSimulator } from '../../lib/sim/server.js';
+import { describeFailure } from '../../lib/provision/report.js';
 import { PROVISIONER, newClaim, newStorageClass, newVolume } from '../support/builders.js';
-import { CLUSTER_ID, apiError, eventually, newHarness, type Harness } from './harness.js';
+import { CLUSTER_ID, apiError, eventually, newHarness, useSimulator, type Harness } from './harness.js';
 
 const AI_BODY = { storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] };
 const FINALIZER = 'external-provisioner.volume.kubernetes.io/finalizer';
 
 describe('provisioning controller: paths that delete, choose credentials or claim ownership', function () {
   this.timeout(20_000);
+  const fx = useSimulator();
   let sim: DateraSimulator;
   let simUrl: string;
   let direct: DateraClient;
   let h: Harness;
 
-  before(async () => {
-    sim = new DateraSimulator({ users: [{ name: 'admin', password: 'secret_pw1' }] });
-    simUrl = await sim.start();
-    direct = new DateraClient({ endpoint: simUrl, username: 'admin', password: 'secret_pw1' });
-  });
-  after(async () => {
-    await direct.close();
-    await sim.stop();
-  });
   beforeEach(() => {
-    sim.reset();
-    sim.setFaults({});
+    ({ sim, url: simUrl, direct } = fx);
     h = newHarness(sim, simUrl);
     h.classes.set(newStorageClass('gold', { parameters: { replica: '2' } }));
     h.ctrl.start();
@@ -225,7 +216,7 @@ describe('provisioning controller: paths that delete, choose credentials or clai
 
     it('a failed confirming read (500) deletes nothing and is retried; once it answers, the volume goes', async () => {
       const c = await attemptThenVanish();
-      const read = h.core.readPersistentVolume;
+      const read = h.core.readPersistentVolume!; // the harness's core has the confirming reads
       let fail = true;
       h.core.readPersistentVolume = async (a) => {
         if (fail) throw apiError(500, 'InternalError');

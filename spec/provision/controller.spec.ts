@@ -3,20 +3,22 @@
 // AlreadyExists, failed saves, stale finalizer patches), and the real Datera simulator over HTTP.
 import { expect } from 'chai';
 import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
-import { DateraClient } from '../../lib/datera/client.js';
-import { DateraSimulator } from '../../lib/sim/server.js';
-import type { Informer } from '../../lib/kube/informer.js';
+import type { DateraClient } from '../../lib/datera/client.js';
+import type { DateraSimulator } from '../../lib/sim/server.js';
 import { nullLogger } from '../../lib/observability/logger.js';
-import { Metrics } from '../../lib/observability/metrics.js';
-import { ProvisionController } from '../../lib/provision/controller.js';
-import { DateraConnections } from '../../lib/provision/credentials.js';
+import type { Metrics } from '../../lib/observability/metrics.js';
+import type { ProvisionController } from '../../lib/provision/controller.js';
+import type { DateraConnections } from '../../lib/provision/credentials.js';
 import { PROVISIONER, newClaim, newStorageClass, newVolume } from '../support/builders.js';
-import { FakeCore, FakeInformer, apiError, type Recorded } from './controller-fakes.js';
+import { FakeCore, apiError, type FakeInformer, type Recorded } from './controller-fakes.js';
+import { newHarness, useSimulator, type Harness } from './harness.js';
 
 describe('provisioning controller', function () {
   this.timeout(20_000);
+  const fx = useSimulator();
   let sim: DateraSimulator;
   let simUrl: string;
+  let h: Harness;
   let claims: FakeInformer<V1PersistentVolumeClaim>;
   let volumes: FakeInformer<V1PersistentVolume>;
   let classes: FakeInformer<V1StorageClass>;
@@ -29,72 +31,20 @@ describe('provisioning controller', function () {
   let direct: DateraClient;
   let secrets: Map<string, { type?: string; data: Record<string, string> }>;
 
-  before(async () => {
-    sim = new DateraSimulator({ users: [{ name: 'admin', password: 'secret_pw1' }] });
-    simUrl = await sim.start();
-    direct = new DateraClient({ endpoint: simUrl, username: 'admin', password: 'secret_pw1' });
-  });
-  after(async () => {
-    await direct.close();
-    await sim.stop();
-  });
-
   beforeEach(() => {
-    sim.reset();
-    sim.setFaults({});
-    claims = new FakeInformer();
-    volumes = new FakeInformer();
-    classes = new FakeInformer();
-    configMaps = new FakeInformer();
-    core = new FakeCore();
-    events = [];
-    metrics = new Metrics({ defaultMetrics: false });
-    secrets = new Map();
-    connections = new DateraConnections({
-      defaults: { endpoint: simUrl, username: 'admin', password: 'secret_pw1', tenant: '/root', apiVersion: '2.2', insecureSkipTlsVerify: false, requestTimeoutMs: 2000, deadlineMs: 1500, connections: 8 },
-      defaultSecret: { name: 'datera-credentials', namespace: 'datera-system' },
-      readSecret: async (ns, name) => secrets.get(`${ns}/${name}`),
-      makeClient: (c) => new DateraClient({ ...c, requestTimeoutMs: 2000, deadlineMs: 1500, retryBaseMs: 10, retryMaxMs: 50 }),
-      logger: nullLogger(),
-    });
-    ctrl = new ProvisionController(
-      {
-        provisionerName: PROVISIONER,
-        extraProvisionerNames: [],
-        legacyAlphaClasses: {},
-        namespace: 'datera-system',
-        templatesConfigMap: 'datera-templates',
-        templatesKey: 'templates.yaml',
-        defaultFsType: 'xfs',
-        workers: 4,
-        retryInitialMs: 60_000,
-        retryMaxMs: 60_000,
-        finalErrorRetryMs: 600_000,
-        provisioningEventDelayMs: 60_000,
-      },
-      {
-        core,
-        claims: claims as unknown as Informer<V1PersistentVolumeClaim>,
-        volumes: volumes as unknown as Informer<V1PersistentVolume>,
-        classes: classes as unknown as Informer<V1StorageClass>,
-        configMaps: configMaps as unknown as Informer<V1ConfigMap>,
-        recorder: { record: (o, type, reason, message) => events.push({ kind: o.kind, name: o.metadata.name, type, reason, message }) },
-        connections,
-        metrics,
-        logger: nullLogger(),
-      },
-    );
+    ({ sim, url: simUrl, direct } = fx);
+    // No cluster id, retries far off, and no confirming reads: the caches alone decide.
+    h = newHarness(sim, simUrl, { retryInitialMs: 60_000, retryMaxMs: 60_000, clusterId: undefined }, nullLogger(), new FakeCore({ confirmingReads: false }));
+    ({ claims, volumes, classes, configMaps, core, events, metrics, connections, secrets, ctrl } = h);
     classes.set(newStorageClass('gold', { parameters: { replica: '2' } }));
     ctrl.start();
   });
   afterEach(async () => {
-    await ctrl.stop();
-    await connections.close();
+    await h.close();
   });
 
   async function settle() {
-    await new Promise((r) => setTimeout(r, 5));
-    await ctrl.queue.idle();
+    await h.settle();
   }
   const reasons = (name: string) => events.filter((e) => e.name === name).map((e) => e.reason);
 

@@ -1,76 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-// The controller with in-memory caches, a recording Kubernetes API that also answers the
-// confirming GETs (from `server`), and the real Datera simulator over HTTP. Used by the
-// ownership and orphan-sweep specs.
+// The controller with in-memory caches, a recording Kubernetes API that (unless the spec passes
+// one without them) also answers the confirming GETs (from `server`), and the real Datera
+// simulator over HTTP. The one set-up of the controller specs that run against the simulator.
 import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { DateraClient } from '../../lib/datera/client.js';
 import { DateraSimulator } from '../../lib/sim/server.js';
-import type { Informer } from '../../lib/kube/informer.js';
 import { nullLogger, type Logger } from '../../lib/observability/logger.js';
 import { Metrics } from '../../lib/observability/metrics.js';
 import { ProvisionController, type ControllerOptions } from '../../lib/provision/controller.js';
 import { DateraConnections } from '../../lib/provision/credentials.js';
 import { PROVISIONER } from '../support/builders.js';
-import { FakeInformer, apiError } from './controller-fakes.js';
+import { FakeCore, FakeInformer, type Recorded } from './controller-fakes.js';
 
 export { apiError } from './controller-fakes.js';
-
-/**
- * Records Kubernetes writes; `failNext(op, err)` makes the next call of op throw; `hold(op)` makes
- * the next call of op wait until the returned function is called. The confirming reads answer
- * from `server` (what the API server holds, which the caches may not show yet).
- */
-class FakeCore {
-  readonly calls: Array<{ op: string; arg: unknown }> = [];
-  readonly server = { volumes: new Map<string, V1PersistentVolume>(), claims: new Map<string, V1PersistentVolumeClaim>() };
-  readonly #fail = new Map<string, unknown[]>();
-  readonly #holds = new Map<string, Promise<void>>();
-  failNext(op: string, err: unknown) {
-    this.#fail.set(op, [...(this.#fail.get(op) ?? []), err]);
-  }
-  hold(op: string): () => void {
-    let release!: () => void;
-    this.#holds.set(op, new Promise<void>((r) => (release = r)));
-    return release;
-  }
-  async #run(op: string, arg: unknown) {
-    this.calls.push({ op, arg });
-    const h = this.#holds.get(op);
-    if (h) {
-      this.#holds.delete(op);
-      await h;
-    }
-    const f = this.#fail.get(op);
-    if (f?.length) throw f.shift();
-    return arg;
-  }
-  createPersistentVolume = async (a: { body: V1PersistentVolume }) => this.#run('createPV', a.body) as Promise<V1PersistentVolume>;
-  deletePersistentVolume = async (a: { name: string }) => this.#run('deletePV', a.name) as never;
-  patchPersistentVolume = async (a: { name: string; body: unknown }) => this.#run('patchPV', a) as never;
-  readPersistentVolume = async (a: { name: string }): Promise<V1PersistentVolume> => {
-    this.calls.push({ op: 'readPV', arg: a.name });
-    const pv = this.server.volumes.get(a.name);
-    if (!pv) throw apiError(404, 'NotFound');
-    return pv;
-  };
-  readNamespacedPersistentVolumeClaim = async (a: { name: string; namespace: string }): Promise<V1PersistentVolumeClaim> => {
-    this.calls.push({ op: 'readPVC', arg: `${a.namespace}/${a.name}` });
-    const pvc = this.server.claims.get(`${a.namespace}/${a.name}`);
-    if (!pvc) throw apiError(404, 'NotFound');
-    return pvc;
-  };
-  ops(op: string) {
-    return this.calls.filter((c) => c.op === op).map((c) => c.arg);
-  }
-}
-
-interface Recorded {
-  kind: string;
-  name: string;
-  type: string;
-  reason: string;
-  message: string;
-}
 
 export interface Harness {
   claims: FakeInformer<V1PersistentVolumeClaim>;
@@ -91,12 +33,16 @@ export interface Harness {
 
 export const CLUSTER_ID = '5e3a2c1d-0000-4000-8000-00000000c1a5';
 
-export function newHarness(sim: DateraSimulator, simUrl: string, options: Partial<ControllerOptions> = {}, logger: Logger = nullLogger()): Harness {
+/**
+ * `options` override the defaults below (cluster id CLUSTER_ID, retries after 20 ms); `core` is the
+ * recording API, with the confirming reads unless the spec passes `new FakeCore({ confirmingReads: false })`.
+ * The controller is not started.
+ */
+export function newHarness(sim: DateraSimulator, simUrl: string, options: Partial<ControllerOptions> = {}, logger: Logger = nullLogger(), core = new FakeCore()): Harness {
   const claims = new FakeInformer<V1PersistentVolumeClaim>();
   const volumes = new FakeInformer<V1PersistentVolume>();
   const classes = new FakeInformer<V1StorageClass>();
   const configMaps = new FakeInformer<V1ConfigMap>();
-  const core = new FakeCore();
   const events: Recorded[] = [];
   const metrics = new Metrics({ defaultMetrics: false });
   const secrets = new Map<string, { type?: string; data: Record<string, string> }>();
@@ -128,10 +74,10 @@ export function newHarness(sim: DateraSimulator, simUrl: string, options: Partia
       },
       {
         core,
-        claims: claims as unknown as Informer<V1PersistentVolumeClaim>,
-        volumes: volumes as unknown as Informer<V1PersistentVolume>,
-        classes: classes as unknown as Informer<V1StorageClass>,
-        configMaps: configMaps as unknown as Informer<V1ConfigMap>,
+        claims,
+        volumes,
+        classes,
+        configMaps,
         recorder: { record: (obj, type, reason, message) => events.push({ kind: obj.kind, name: obj.metadata.name, type, reason, message }) },
         connections,
         metrics,

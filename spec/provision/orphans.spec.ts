@@ -2,12 +2,12 @@
 // The orphan sweep: the pure classification, then the sweep run by the controller against the simulator.
 import { expect } from 'chai';
 import { DateraClient } from '../../lib/datera/client.js';
-import { DateraSimulator } from '../../lib/sim/server.js';
+import type { DateraSimulator } from '../../lib/sim/server.js';
 import { classifyAppInstance, type OrphanFacts } from '../../lib/provision/orphans.js';
 import type { ControllerOptions } from '../../lib/provision/controller.js';
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 import { PROVISIONER, newClaim, newStorageClass, newVolume } from '../support/builders.js';
-import { CLUSTER_ID, apiError, newHarness, type Harness } from './harness.js';
+import { CLUSTER_ID, apiError, newHarness, useSimulator, type Harness } from './harness.js';
 
 const AI_BODY = { storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] };
 const LONG_AGO = '2026-01-01T00:00:00.000Z';
@@ -66,20 +66,12 @@ describe('orphan sweep', function () {
   });
 
   describe('against the simulator', () => {
+    const fx = useSimulator();
     let sim: DateraSimulator;
     let simUrl: string;
     let direct: DateraClient;
     let h: Harness;
 
-    before(async () => {
-      sim = new DateraSimulator({ users: [{ name: 'admin', password: 'secret_pw1' }] });
-      simUrl = await sim.start();
-      direct = new DateraClient({ endpoint: simUrl, username: 'admin', password: 'secret_pw1' });
-    });
-    after(async () => {
-      await direct.close();
-      await sim.stop();
-    });
     afterEach(async () => {
       await h.close();
     });
@@ -89,8 +81,7 @@ describe('orphan sweep', function () {
       h.classes.set(newStorageClass('gold', { parameters: { replica: '2' } }));
     }
     beforeEach(() => {
-      sim.reset();
-      sim.setFaults({});
+      ({ sim, url: simUrl, direct } = fx);
     });
     const ai = async (name: string, metadata: Record<string, string> | undefined, client = direct) => {
       await client.createAppInstance({ name, ...AI_BODY });

@@ -2,33 +2,24 @@
 // Never delete what is not ours: the vanished-claim clean-up and reclaim against the simulator.
 import { expect } from 'chai';
 import type { V1PersistentVolume } from '@kubernetes/client-node';
-import { DateraClient } from '../../lib/datera/client.js';
-import { DateraSimulator } from '../../lib/sim/server.js';
+import type { DateraClient } from '../../lib/datera/client.js';
+import type { DateraSimulator } from '../../lib/sim/server.js';
 import { deletableBy, metadataIsOurs } from '../../lib/provision/volume.js';
 import { PROVISIONER, newClaim, newStorageClass, newVolume } from '../support/builders.js';
-import { CLUSTER_ID, apiError, eventually, newHarness, type Harness } from './harness.js';
+import { CLUSTER_ID, apiError, eventually, newHarness, useSimulator, type Harness } from './harness.js';
 
 const AI_BODY = { storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 1 }] }] };
 
 describe('ownership: never delete what is not ours', function () {
   this.timeout(20_000);
+  const fx = useSimulator();
   let sim: DateraSimulator;
   let simUrl: string;
   let direct: DateraClient;
   let h: Harness;
 
-  before(async () => {
-    sim = new DateraSimulator({ users: [{ name: 'admin', password: 'secret_pw1' }] });
-    simUrl = await sim.start();
-    direct = new DateraClient({ endpoint: simUrl, username: 'admin', password: 'secret_pw1' });
-  });
-  after(async () => {
-    await direct.close();
-    await sim.stop();
-  });
   beforeEach(() => {
-    sim.reset();
-    sim.setFaults({});
+    ({ sim, url: simUrl, direct } = fx);
     h = newHarness(sim, simUrl);
     h.classes.set(newStorageClass('gold', { parameters: { replica: '2' } }));
     h.ctrl.start();

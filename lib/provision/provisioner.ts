@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+// The seam between the generic claim/volume loop (controller.ts) and one storage back end
+// (datera-provisioner.ts), in the manner of sig-storage-lib-external-provisioner's `Provisioner`.
+// The controller decides which claims and PVs need work, makes every Kubernetes write, records
+// events and metrics and retries; a VolumeProvisioner makes and removes the storage behind a PV,
+// decides whether that storage is provably ours, and builds the PV the controller saves.
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.js';
+
+/**
+ * A failure the user must fix (bad parameter, refused claim, foreign volume): the controller records
+ * it and retries slowly (or when classes or templates change), not with backoff.
+ */
+export class FinalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FinalError';
+  }
+}
+
+export interface ProvisionRequest {
+  claim: V1PersistentVolumeClaim;
+  /** `pvc-<claim uid>`: the PV's name, and the storage's, so that every step can be repeated without a second volume. */
+  pvName: string;
+  /** The class the claim asked for. */
+  className: string;
+  /** The PV's storageClassName ("" for a class-less legacy claim). */
+  pvClassName: string;
+  storageClass: V1StorageClass;
+  /** Logs about this claim. */
+  logger: Logger;
+  /**
+   * The request is valid and the storage is about to be called: the controller's cue for the
+   * Provisioning event. Not called for a request refused before any call.
+   */
+  onStart(): void;
+  /**
+   * The storage was reached: from here on a volume may exist even if `provision` fails. `undo`
+   * removes it, and only if it provably was made for this claim by this provisioner and cluster;
+   * it throws when it cannot tell (retryable). The controller calls it only after confirming that
+   * the claim is gone and no PV was saved.
+   */
+  onReached(undo: () => Promise<void>): void;
+}
+
+export interface ProvisionResult {
+  /** The PV to create, pre-bound to the claim. */
+  pv: V1PersistentVolume;
+  /** For the log line of a provisioned claim. */
+  sizeGiB: number;
+  template: string;
+}
+
+/** `refused`: the storage is not provably this PV's; nothing was deleted and `reason` says why. */
+export type DeleteResult = { kind: 'deleted' } | { kind: 'refused'; reason: string };
+
+export interface VolumeProvisioner {
+  /** How events name the storage behind a PV, e.g. "Datera app instance". */
+  readonly storageKind: string;
+  /** The name of the storage behind one of our PVs. */
+  storageName(pv: V1PersistentVolume): string;
+  /** Is this PV one this provisioner made (provisioned-by one of its names, with its volume source)? */
+  owns(pv: V1PersistentVolume): boolean;
+  /**
+   * Makes (or adopts, from an earlier attempt for the same claim) the storage for a claim and
+   * returns the PV to save. Idempotent by `pvName`. Throws `FinalError` (or another error the
+   * controller treats as final) for what the user must fix; any other error is retried.
+   */
+  provision(req: ProvisionRequest): Promise<ProvisionResult>;
+  /** Deletes the storage behind a released PV, only if provably this PV's. Storage already gone counts as deleted. */
+  delete(pv: V1PersistentVolume): Promise<DeleteResult>;
+  /** Records on the storage that it is retained (a Delete PV edited to Retain), if it is provably this PV's. */
+  markRetained(pv: V1PersistentVolume): Promise<void>;
+}
