@@ -102,6 +102,7 @@ export const SETTINGS: readonly Setting[] = [
   }),
   setting({ key: 'orphanSweep', flag: 'orphan-sweep', env: 'DATERA_ORPHAN_SWEEP', kind: 'string', default: 'delete', help: '`delete`: remove orphans; `report`: log line, event and metrics only; `off`: no sweep' }),
   setting({ key: 'orphanSweepIntervalMs', flag: 'orphan-sweep-interval', kind: 'duration', default: 600_000, help: `pause between the end of one sweep and the start of the next; ${DURATION_RANGE_NOTE}` }),
+  setting({ key: 'orphanSweepDelayMs', flag: 'orphan-sweep-delay', kind: 'duration', default: 60_000, help: 'wait after becoming leader before the first sweep, so that start-up and failover make no Datera calls; `0` sweeps at once' }),
   setting({ key: 'orphanSweepGraceMs', flag: 'orphan-sweep-grace', kind: 'duration', default: 600_000, help: `an app instance younger than this (by \`k8s-created-at\`) is never an orphan; ${DURATION_RANGE_NOTE}` }),
 ];
 

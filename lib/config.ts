@@ -95,6 +95,8 @@ export interface Config {
   orphanSweepIntervalMs: number;
   /** An app instance younger than this is never treated as an orphan. */
   orphanSweepGraceMs: number;
+  /** Wait after becoming leader before the first sweep. */
+  orphanSweepDelayMs: number;
 }
 
 export class ConfigError extends Error {

@@ -192,7 +192,7 @@ export function controller(config: Config, clusterId: string, p: ControllerParts
       finalErrorRetryMs: config.finalErrorRetryMs,
       provisioningEventDelayMs: config.provisioningEventDelayMs,
       clusterId,
-      orphanSweep: { mode: config.orphanSweep, intervalMs: config.orphanSweepIntervalMs, graceMs: config.orphanSweepGraceMs },
+      orphanSweep: { mode: config.orphanSweep, intervalMs: config.orphanSweepIntervalMs, graceMs: config.orphanSweepGraceMs, startDelayMs: config.orphanSweepDelayMs },
     },
     {
       core: p.rest,

@@ -192,7 +192,11 @@ export class ProvisionController {
   /** Starts the workers (the caller starts informers first, and calls this on becoming leader). */
   start(): void {
     this.queue.start();
-    if (this.#sweep) this.queue.add(SWEEP_KEY);
+    if (this.#sweep) {
+      const delay = this.#o.orphanSweep?.startDelayMs ?? 0;
+      if (delay > 0) this.queue.addAfter(SWEEP_KEY, delay);
+      else this.queue.add(SWEEP_KEY);
+    }
   }
 
   async stop(): Promise<void> {

@@ -32,6 +32,11 @@ export interface OrphanSweepOptions {
   intervalMs: number;
   /** An app instance younger than this is never an orphan (its PV or claim may still be on the way). */
   graceMs: number;
+  /**
+   * Wait after becoming leader before the first sweep (default 0). A new leader then makes no
+   * Datera calls while it starts, and a failover at scale does not begin with a full listing.
+   */
+  startDelayMs?: number;
 }
 
 export interface OrphanFacts {

@@ -95,7 +95,7 @@ describe('e2e: never delete what is not ours', function () {
     const untagged = `pvc-${suffix()}-untagged`;
     await direct.createAppInstance({ name: untagged, ...AI_BODY });
 
-    second = await startProvisioner({ plane, simUrl, provisionerName: name, namespace: ns, extraArgs: ['--orphan-sweep-grace', '1m'] });
+    second = await startProvisioner({ plane, simUrl, provisionerName: name, namespace: ns, extraArgs: ['--orphan-sweep-grace', '1m', '--orphan-sweep-delay', '0'] });
     await waitFor('orphan removed', async () => !sim.appInstances().some((ai) => ai.name === orphan), 60_000);
     expect(sim.appInstances().map((ai) => ai.name).sort()).to.deep.equal([foreign, untagged].sort());
     const events = await waitFor('OrphanedVolumeDeleted event', async () => {

@@ -108,6 +108,18 @@ describe('orphan sweep', function () {
       expect(h.core.ops('readPVC')).to.include('default/claim-of-pvc-orphan');
     });
 
+    it('with a start delay the first sweep waits: starting makes no Datera call (the orphan stays), and sweepOrphans() still runs at once', async () => {
+      start({ mode: 'delete', intervalMs: 3_600_000, graceMs: 600_000, startDelayMs: 3_600_000 });
+      await ai('pvc-orphan', md('pvc-orphan'));
+      const before = sim.calls().length;
+      h.ctrl.start();
+      await h.settle();
+      expect(sim.calls().slice(before), 'no Datera call at start-up').to.deep.equal([]);
+      expect(names()).to.deep.equal(['pvc-orphan']);
+      await sweep();
+      expect(names()).to.deep.equal([]);
+    });
+
     it('never touches untagged, foreign-cluster, other-provisioner or pre-cluster-id app instances in the same tenant', async () => {
       start();
       await ai('pvc-untagged', undefined);
