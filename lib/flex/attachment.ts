@@ -4,6 +4,7 @@
 // reverse. Both are idempotent; kubelet retries any call-out that failed.
 import fs from 'node:fs';
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isNotFound } from '../datera/errors.js';
 import type { DateraApi, StorageInstance } from '../datera/types.js';
 import type { FlexConfig } from './config.js';
@@ -36,8 +37,6 @@ export interface DriverContext {
   log: Logger;
   clients: ClientFactory;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A label Datera accepts for an initiator object (`^[a-zA-Z_][a-zA-Z0-9_\-\s\.]{2,127}$`). */
 export function initiatorLabel(host: string = os.hostname()): string {

@@ -12,7 +12,8 @@
 // - 410 Gone (HTTP or ERROR event) relists; the relist is diffed against the cache, emitting
 //   `add`/`update` for new or changed objects and `delete` for vanished ones.
 // - Any other failure (HTTP 5xx, network, list failure, silent stream) restarts with capped
-//   exponential backoff (1 s -> 30 s). The informer never gives up until `stop()`.
+//   exponential backoff (1 s -> 30 s, +-20 %, lib/backoff.ts). The informer never gives up
+//   until `stop()`.
 // - Every `resyncPeriodMs` each cached object is re-delivered as `update(obj, obj)`.
 // Hazards: a `delete` can be missed only in the sense that it arrives as a relist diff, never
 // dropped; handlers run synchronously on the event path, so they must be cheap (enqueue a key).
@@ -20,6 +21,7 @@
 // Objects from the list carry `Date` timestamps; objects from watches carry strings. Read
 // timestamps with `toDate`/`creationTime`.
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { type Backoff, backoffDelay, sleep } from '../backoff.js';
 import { nullLogger, type Logger } from '../observability/logger.js';
 import { describeError, isGone, statusOf } from './errors.js';
 
@@ -165,6 +167,8 @@ export class Informer<T extends KubernetesObject> {
   readonly #watch: WatchLike;
   readonly #log: Logger;
   readonly #random: () => number;
+  /** Waits between failed lists and watches. */
+  readonly #retry: Backoff;
   readonly #now: () => number;
   readonly #handlers: Record<InformerEvent, Handler<T>[]> = { add: [], update: [], delete: [] };
 
@@ -187,6 +191,7 @@ export class Informer<T extends KubernetesObject> {
     this.#watch = opts.watch;
     this.#log = (opts.logger ?? (sharedNullLogger ??= nullLogger())).child({ informer: opts.name });
     this.#random = opts.random ?? Math.random;
+    this.#retry = { initialMs: opts.backoffInitialMs ?? 1000, maxMs: opts.backoffMaxMs ?? 30_000, jitter: 0.2, random: this.#random };
     this.#now = opts.now ?? Date.now;
   }
 
@@ -315,14 +320,11 @@ export class Informer<T extends KubernetesObject> {
     }
   }
 
+  /** Waits out the next step of the informer's backoff (+-20 % jitter); returns early on `stop`. */
   async #backoff(stop: AbortSignal, why: string, err?: unknown, phase?: 'list' | 'watch'): Promise<void> {
-    const initial = this.#opts.backoffInitialMs ?? 1000;
-    const max = this.#opts.backoffMaxMs ?? 30_000;
-    const base = Math.min(max, initial * 2 ** Math.min(this.#failures, 30));
-    const delay = Math.min(max, base * (0.8 + 0.4 * this.#random()));
-    this.#failures++;
+    const delay = backoffDelay(++this.#failures, this.#retry);
     if (err !== undefined) {
-      this.#log.warn(`${why}; retrying`, { err: describeError(err), delayMs: Math.round(delay), failures: this.#failures });
+      this.#log.warn(`${why}; retrying`, { err: describeError(err), delayMs: delay, failures: this.#failures });
       if (this.#opts.onError && phase) {
         try {
           this.#opts.onError(err, phase);
@@ -331,18 +333,9 @@ export class Informer<T extends KubernetesObject> {
         }
       }
     } else {
-      this.#log.debug(`${why}; retrying`, { delayMs: Math.round(delay) });
+      this.#log.debug(`${why}; retrying`, { delayMs: delay });
     }
-    await new Promise<void>((resolve) => {
-      if (stop.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        stop.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, delay);
-      stop.addEventListener('abort', done, { once: true });
-    });
+    await sleep(delay, stop).catch(() => undefined);
   }
 
   async #relist(stop: AbortSignal): Promise<void> {
