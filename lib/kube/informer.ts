@@ -2,9 +2,8 @@
 // A list+watch cache that keeps itself alive.
 //
 // Built on a streaming watch (lib/kube/rest.ts; one GET per watch), replacing client-node's
-// `ListWatch`, which in
-// 1.4.0 stops for good on any error other than 410, never bounds a watch, has no watchdog for
-// half-open connections and no resync. Guarantees:
+// `ListWatch`, which in 1.4.0 stops for good on any error other than 410, never bounds a watch,
+// has no watchdog for half-open connections and no resync. Guarantees:
 // - `start()` resolves once the initial list is in the cache; it keeps retrying a failing list
 //   with backoff and rejects only if `stop()` comes first.
 // - Every watch is bounded (`timeoutSeconds`, jittered) and asks for bookmarks. A clean end
@@ -141,23 +140,12 @@ let sharedNullLogger: Logger | undefined;
  * rejection of `p` is swallowed.
  */
 function untilAborted<R>(p: Promise<R>, signal: AbortSignal): Promise<R | undefined> {
-  if (signal.aborted) {
-    p.catch(() => undefined);
-    return Promise.resolve(undefined);
-  }
+  p.catch(() => undefined);
+  if (signal.aborted) return Promise.resolve(undefined);
   return new Promise<R | undefined>((resolve, reject) => {
     const onAbort = () => resolve(undefined);
     signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
+    p.finally(() => signal.removeEventListener('abort', onAbort)).then(resolve, reject);
   });
 }
 
@@ -173,7 +161,6 @@ export class Informer<T extends KubernetesObject> {
   readonly #handlers: Record<InformerEvent, Handler<T>[]> = { add: [], update: [], delete: [] };
 
   #cache = new Map<string, T>();
-  #byNamespace = new Map<string, Map<string, T>>();
   #rv: string | undefined;
   #synced = false;
   #lastSyncAt = 0;
@@ -248,11 +235,9 @@ export class Informer<T extends KubernetesObject> {
     return this.#cache.get(namespace ? `${namespace}/${name}` : name);
   }
 
-  /** All cached objects, or those of one namespace. A fresh array; the objects are shared. */
-  list(namespace?: string): T[] {
-    if (namespace === undefined) return Array.from(this.#cache.values());
-    const m = this.#byNamespace.get(namespace);
-    return m ? Array.from(m.values()) : [];
+  /** All cached objects. A fresh array; the objects are shared. */
+  list(): T[] {
+    return Array.from(this.#cache.values());
   }
 
   get size(): number {
@@ -350,8 +335,6 @@ export class Informer<T extends KubernetesObject> {
     }
     const old = this.#cache;
     this.#cache = next;
-    this.#byNamespace = new Map();
-    for (const [key, obj] of next) this.#indexAdd(key, obj);
     this.#rv = res.metadata?.resourceVersion || undefined;
     if (!this.#rv) this.#log.warn('list returned no resourceVersion; the watch will replay current state');
     const firstSync = !this.#synced;
@@ -455,7 +438,6 @@ export class Informer<T extends KubernetesObject> {
         const key = objectKey(obj);
         const prev = this.#cache.get(key);
         this.#cache.set(key, obj);
-        this.#indexAdd(key, obj);
         this.#advance(obj);
         if (prev === undefined) this.#emit('add', obj);
         else this.#emit('update', obj, prev);
@@ -465,7 +447,6 @@ export class Informer<T extends KubernetesObject> {
         const key = objectKey(obj);
         const prev = this.#cache.get(key);
         this.#cache.delete(key);
-        this.#indexDelete(key, obj);
         this.#advance(obj);
         // The event carries the final state; fall back to the cached one if it is bare.
         this.#emit('delete', obj?.metadata ? obj : (prev ?? obj));
@@ -491,23 +472,6 @@ export class Informer<T extends KubernetesObject> {
 
   #touch(): void {
     this.#lastSyncAt = this.#now();
-  }
-
-  #indexAdd(key: string, obj: T): void {
-    const ns = obj.metadata?.namespace;
-    if (!ns) return;
-    let m = this.#byNamespace.get(ns);
-    if (!m) this.#byNamespace.set(ns, (m = new Map()));
-    m.set(key, obj);
-  }
-
-  #indexDelete(key: string, obj: T): void {
-    const ns = obj?.metadata?.namespace;
-    if (!ns) return;
-    const m = this.#byNamespace.get(ns);
-    if (!m) return;
-    m.delete(key);
-    if (m.size === 0) this.#byNamespace.delete(ns);
   }
 
   #resync(): void {
