@@ -21,13 +21,14 @@ import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { DateraError, isConflict, isNotFound } from '../datera/errors.js';
 import { STORAGE_INSTANCE_NAME as STORAGE_INSTANCE, VOLUME_NAME as VOLUME } from '../datera/names.js';
 import type { AppInstanceCreate, DateraApi } from '../datera/types.js';
+import { isFinal, type MaybeFinal } from '../errors.js';
 import type { Informer } from '../kube/informer.js';
 import type { EventRecorder } from '../kube/events.js';
 import { isAlreadyExists, isConflict as isKubeConflict, isNotFound as isKubeNotFound, statusOf } from '../kube/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { sourceLabel, type Metrics } from '../observability/metrics.js';
 import { Ann, PV_FINALIZER, claimMayNeedUs, decideClaim, requestedStorage, type ClaimContext } from './claim.js';
-import { CredentialsError, type DateraConnections } from './credentials.js';
+import type { DateraConnections } from './credentials.js';
 import { WorkQueue, type Outcome } from './queue.js';
 import { parseTemplates, type TemplateSet } from './app-templates.js';
 import { parseQuantity } from './quantity.js';
@@ -90,10 +91,13 @@ export interface ControllerDeps {
 }
 
 /** A failure the user must fix (bad parameter, refused claim, foreign volume): retried slowly, not with backoff. */
-class FinalError extends Error {
+class FinalError extends Error implements MaybeFinal {
   constructor(message: string) {
     super(message);
     this.name = 'FinalError';
+  }
+  get final(): boolean {
+    return true;
   }
 }
 
@@ -422,8 +426,7 @@ export class ProvisionController {
       return { kind: 'done' };
     } catch (err) {
       clearTimeout(provisioningEvent);
-      if (err instanceof FinalError || err instanceof CredentialsError || isFinalDateraError(err))
-        return this.#finalFailure(pvc, className, err as Error, log);
+      if (isFinal(err)) return this.#finalFailure(pvc, className, err as Error, log);
       const msg = describeFailure(err);
       this.#d.metrics.provisionFailed.inc({ class: className, source: sourceLabel(source) });
       this.#d.recorder.record(subjectOf(pvc, 'PersistentVolumeClaim'), 'Warning', 'ProvisioningFailed', `failed to provision volume with StorageClass "${className}": ${msg}`);
@@ -718,11 +721,6 @@ function subjectOf(obj: { metadata?: { name?: string; namespace?: string; uid?: 
       ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
     },
   };
-}
-
-/** Datera answers that no retry can fix: the request itself is wrong. */
-function isFinalDateraError(err: unknown): boolean {
-  return err instanceof DateraError && (err.code === 'DATERA_VALIDATION_FAILED' || err.code === 'DATERA_INVALID_REQUEST');
 }
 
 /** A one-line, secret-free description for events and logs. */
