@@ -6,7 +6,7 @@ import { type KubernetesObject, type V1ConfigMap, type V1PersistentVolume, type 
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { helpOrVersion } from './config-doc.js';
 import { DateraClient } from './datera/client.js';
-import { isNotFound, statusOf } from './kube/errors.js';
+import { isKubeNotFound, statusOf } from './kube/errors.js';
 import { EventRecorder, eventComponent } from './kube/events.js';
 import { Informer } from './kube/informer.js';
 import { loadKubeConfig } from './kube/kubeconfig.js';
@@ -111,7 +111,7 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
         for (const [k, v] of Object.entries(s.stringData ?? {})) data[k] = v;
         return { ...(s.type ? { type: s.type } : {}), data };
       } catch (err) {
-        if (isNotFound(err)) return undefined;
+        if (isKubeNotFound(err)) return undefined;
         throw err;
       }
     },

@@ -13,8 +13,11 @@ import {
   TimeoutError,
   UnavailableError,
   ValidationFailedError,
+  isDateraConflict,
+  isDateraNotFound,
 } from '../lib/datera/errors.js';
 import { isFinal } from '../lib/errors.js';
+import { isKubeConflict, isKubeNotFound } from '../lib/kube/errors.js';
 import { CredentialsError } from '../lib/provision/credentials.js';
 
 const kube = (code: number, reason: string) =>
@@ -53,5 +56,22 @@ describe('isFinal', () => {
 
   it('every final Datera error is also not retryable by the client', () => {
     for (const e of [new InvalidRequestError('x'), new ValidationFailedError('x')]) expect(e.retryable).to.equal(false);
+  });
+});
+
+describe('not-found and conflict predicates, one per error family', () => {
+  it('the Datera predicates answer only for Datera errors', () => {
+    expect(isDateraNotFound(new NotFoundError('gone'))).to.equal(true);
+    expect(isDateraConflict(new ConflictError('exists'))).to.equal(true);
+    expect(isDateraNotFound(kube(404, 'NotFound'))).to.equal(false);
+    expect(isDateraConflict(kube(409, 'Conflict'))).to.equal(false);
+    expect(isDateraConflict(kube(409, 'AlreadyExists'))).to.equal(false);
+  });
+
+  it('the Kubernetes predicates answer only for Kubernetes API errors', () => {
+    expect(isKubeNotFound(kube(404, 'NotFound'))).to.equal(true);
+    expect(isKubeConflict(kube(409, 'Conflict'))).to.equal(true);
+    expect(isKubeNotFound(new NotFoundError('gone'))).to.equal(false);
+    expect(isKubeConflict(new ConflictError('exists'))).to.equal(false);
   });
 });

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Typed Datera errors with stable codes, and whether each may be retried (`retryable`, by the
-// client; `final`, by anyone: lib/errors.ts). Messages never contain credentials or session keys.
+// Typed Datera errors with stable codes, whether each may be retried (`retryable`, by the client;
+// `final`, by anyone: lib/errors.ts), and the predicates callers branch on (`isDateraNotFound`,
+// `isDateraConflict`; named for Datera because lib/kube/errors.ts has its own). Messages never
+// contain credentials or session keys.
 import type { MaybeFinal } from '../errors.js';
 
 export type DateraErrorCode =
@@ -130,10 +132,10 @@ export class ResponseTooLargeError extends DateraError {
 }
 
 /** Datera 404: the object does not exist. */
-export function isNotFound(err: unknown): boolean {
+export function isDateraNotFound(err: unknown): boolean {
   return err instanceof DateraError && err.code === 'DATERA_NOT_FOUND';
 }
 /** Datera 409: an object with that name exists already (Kubernetes calls this AlreadyExists, not Conflict). */
-export function isConflict(err: unknown): boolean {
+export function isDateraConflict(err: unknown): boolean {
   return err instanceof DateraError && err.code === 'DATERA_CONFLICT';
 }

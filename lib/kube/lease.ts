@@ -20,7 +20,7 @@
 import type { V1Lease, V1LeaseSpec, V1MicroTime } from '@kubernetes/client-node';
 import { sleep } from '../backoff.js';
 import { nullLogger, type Logger } from '../observability/logger.js';
-import { describeError, isAlreadyExists, isConflict, isNotFound } from './errors.js';
+import { describeError, isAlreadyExists, isKubeConflict, isKubeNotFound } from './errors.js';
 
 /** The Lease calls the elector makes (KubeRest's, or client-node's CoordinationV1Api in specs). */
 export interface LeaseApi {
@@ -323,7 +323,7 @@ export class LeaderElector {
     try {
       current = await this.#bounded(this.#api.readNamespacedLease({ name, namespace }));
     } catch (err) {
-      if (!isNotFound(err)) {
+      if (!isKubeNotFound(err)) {
         this.#log.warn('cannot read the lease', { err: describeError(err) });
         return false;
       }
@@ -339,7 +339,7 @@ export class LeaderElector {
         this.#log.info('acquired the lease (created)');
         return true;
       } catch (err2) {
-        if (isAlreadyExists(err2) || isConflict(err2)) this.#log.debug('another candidate created the lease first');
+        if (isAlreadyExists(err2) || isKubeConflict(err2)) this.#log.debug('another candidate created the lease first');
         else this.#log.warn('cannot create the lease', { err: describeError(err2) });
         return false;
       }
@@ -368,7 +368,7 @@ export class LeaderElector {
       if (!mine) this.#log.info('acquired the lease', { previousHolder: holder ?? null, leaseTransitions: next.leaseTransitions });
       return true;
     } catch (err) {
-      if (isConflict(err)) this.#log.debug('lost the race to update the lease');
+      if (isKubeConflict(err)) this.#log.debug('lost the race to update the lease');
       else this.#log.warn('cannot update the lease', { err: describeError(err) });
       return false;
     }

@@ -18,13 +18,13 @@ import type {
   V1StorageClass,
 } from '@kubernetes/client-node';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { DateraError, isConflict, isNotFound } from '../datera/errors.js';
+import { DateraError, isDateraConflict, isDateraNotFound } from '../datera/errors.js';
 import { STORAGE_INSTANCE_NAME as STORAGE_INSTANCE, VOLUME_NAME as VOLUME } from '../datera/names.js';
 import type { AppInstanceCreate, DateraApi } from '../datera/types.js';
 import { isFinal, type MaybeFinal } from '../errors.js';
 import type { Informer } from '../kube/informer.js';
 import type { EventRecorder } from '../kube/events.js';
-import { isAlreadyExists, isConflict as isKubeConflict, isNotFound as isKubeNotFound, statusOf } from '../kube/errors.js';
+import { isAlreadyExists, isKubeConflict, isKubeNotFound, statusOf } from '../kube/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { sourceLabel, type Metrics } from '../observability/metrics.js';
 import { Ann, PV_FINALIZER, claimMayNeedUs, decideClaim, requestedStorage, type ClaimContext } from './claim.js';
@@ -457,7 +457,7 @@ export class ProvisionController {
     try {
       await client.createAppInstance(request);
     } catch (err) {
-      if (!isConflict(err)) throw err;
+      if (!isDateraConflict(err)) throw err;
       const existing = await client.getMetadata(name);
       if (!metadataIsOurs(existing, this.#names, pvc.metadata!.uid!, this.#o.clusterId))
         throw new FinalError(
@@ -520,7 +520,7 @@ export class ProvisionController {
       if (exists === 'pv') this.#attempted.delete(uid); // it becomes Released and the reclaim path handles it
       if (exists) return { kind: 'done' }; // a claim the cache has not caught up with: its delete event brings us back
       const conn = await this.#d.connections.forProvision(attempt.connection);
-      const md = await conn.client.getMetadata(pvName).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+      const md = await conn.client.getMetadata(pvName).catch((e: unknown) => (isDateraNotFound(e) ? undefined : Promise.reject(e)));
       if (md) {
         const verdict = deletableBy(md, { provisionerNames: this.#names, clusterId: this.#o.clusterId, pvName, claimUid: uid });
         if (verdict.ok) {
@@ -596,7 +596,7 @@ export class ProvisionController {
         const conn = await this.#d.connections.forVolume(pv);
         // Ownership first: a PV can name an app instance this cluster did not make (a restored or
         // second cluster sharing the tenant, an edited PV). Gone already counts as deleted.
-        const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+        const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isDateraNotFound(e) ? undefined : Promise.reject(e)));
         if (md) {
           const verdict = deletableBy(md, { provisionerNames: this.#names, clusterId: this.#o.clusterId, pvName: name, ...(pv.spec?.claimRef?.uid ? { claimUid: pv.spec.claimRef.uid } : {}) });
           if (!verdict.ok) return this.#refuseForeignDelete(pv, ai, verdict.reason, log);
@@ -662,7 +662,7 @@ export class ProvisionController {
     const name = pv.metadata!.name!;
     const ai = pv.spec?.flexVolume?.options?.volumeID ?? name;
     const conn = await this.#d.connections.forVolume(pv);
-    const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isDateraNotFound(e) ? undefined : Promise.reject(e)));
     if (!md || md[MD.reclaimPolicy] === 'Retain') return;
     if (!deletableBy(md, { provisionerNames: this.#names, clusterId: this.#o.clusterId, pvName: name, ...(pv.spec?.claimRef?.uid ? { claimUid: pv.spec.claimRef.uid } : {}) }).ok) return;
     await conn.client.putMetadata(ai, { [MD.reclaimPolicy]: 'Retain' });
@@ -673,13 +673,13 @@ export class ProvisionController {
     try {
       await client.setAdminState(ai, 'offline', true);
     } catch (err) {
-      if (isNotFound(err)) return;
+      if (isDateraNotFound(err)) return;
       throw err;
     }
     try {
       await client.deleteAppInstance(ai, true);
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isDateraNotFound(err)) throw err;
     }
   }
 
