@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { KubernetesObject, V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1Secret, V1StorageClass } from '@kubernetes/client-node';
 import type { Config } from './config.js';
 import { DateraClient } from './datera/client.js';
-import { isNotFound, statusOf } from './kube/errors.js';
+import { isKubeNotFound, statusOf } from './kube/errors.js';
 import { EventRecorder, eventComponent } from './kube/events.js';
 import { Informer } from './kube/informer.js';
 import { loadKubeConfig } from './kube/kubeconfig.js';
@@ -117,7 +117,7 @@ export function dateraConnections(config: Config, rest: KubeRest, metrics: Metri
       try {
         return decodeSecret(await rest.readNamespacedSecret({ name, namespace }));
       } catch (err) {
-        if (isNotFound(err)) return undefined;
+        if (isKubeNotFound(err)) return undefined;
         throw err;
       }
     },

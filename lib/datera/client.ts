@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import { DEFAULT_REQUEST_TIMEOUT_MS, createDefaultDispatcher, resolveEndpoint } from './endpoint.js';
 import { itemsOf, totalOf } from './envelope.js';
 import { ConflictError, InvalidRequestError, NotFoundError, ValidationFailedError } from './errors.js';
-import { sleep as defaultSleep } from './retry.js';
+import { sleep as defaultSleep } from '../backoff.js';
 import { DateraTransport, type ExchangeObserver } from './transport.js';
 import type {
   AdminState,
@@ -145,8 +145,9 @@ export class DateraClient implements DateraApi {
       deadlineMs: opts.deadlineMs ?? DEFAULTS.deadlineMs,
       maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       backoff: {
-        baseMs: opts.retryBaseMs ?? DEFAULTS.retryBaseMs,
+        initialMs: opts.retryBaseMs ?? DEFAULTS.retryBaseMs,
         maxMs: opts.retryMaxMs ?? DEFAULTS.retryMaxMs,
+        jitter: 'full',
         random: opts.random ?? Math.random,
       },
       log,

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Typed Datera errors with stable codes. Messages never contain credentials or session keys.
+// Typed Datera errors with stable codes, whether each may be retried (`retryable`, by the client;
+// `final`, by anyone: lib/errors.ts), and the predicates callers branch on (`isDateraNotFound`,
+// `isDateraConflict`; named for Datera because lib/kube/errors.ts has its own). Messages never
+// contain credentials or session keys.
+import type { MaybeFinal } from '../errors.js';
 
 export type DateraErrorCode =
   | 'DATERA_AUTH'
@@ -22,7 +26,7 @@ export interface DateraErrorBody {
   errors?: string[];
 }
 
-export class DateraError extends Error {
+export class DateraError extends Error implements MaybeFinal {
   /** Stable machine-readable code. */
   readonly code: DateraErrorCode;
   /** Whether the same call may succeed if repeated later (the client already retried it). */
@@ -50,6 +54,15 @@ export class DateraError extends Error {
     this.details = opts.details ?? [];
     this.operation = opts.operation;
   }
+
+  /**
+   * 400 and 422: the request itself is wrong, no retry can succeed until it changes (isFinal).
+   * Not the same as `!retryable`: a 401, 404 or 409 is not retried by the client, yet a later
+   * attempt of the whole operation may find the world changed.
+   */
+  get final(): boolean {
+    return this.code === 'DATERA_INVALID_REQUEST' || this.code === 'DATERA_VALIDATION_FAILED';
+  }
 }
 
 /** 401: bad credentials, or a session that could not be renewed. Not retryable without new credentials. */
@@ -70,13 +83,13 @@ export class ConflictError extends DateraError {
     super('DATERA_CONFLICT', message, { ...opts, retryable: false });
   }
 }
-/** 400: the server refused the request (bad route, bad value). Final. */
+/** 400: the server refused the request (bad route, bad value). Final (isFinal). */
 export class InvalidRequestError extends DateraError {
   constructor(message: string, opts: ConstructorParameters<typeof DateraError>[2] = {}) {
     super('DATERA_INVALID_REQUEST', message, { ...opts, retryable: false });
   }
 }
-/** 422: the body failed schema validation; `details` names the fields. Final. */
+/** 422: the body failed schema validation; `details` names the fields. Final (isFinal). */
 export class ValidationFailedError extends DateraError {
   constructor(message: string, opts: ConstructorParameters<typeof DateraError>[2] = {}) {
     super('DATERA_VALIDATION_FAILED', message, { ...opts, retryable: false });
@@ -118,9 +131,11 @@ export class ResponseTooLargeError extends DateraError {
   }
 }
 
-export function isNotFound(err: unknown): boolean {
+/** Datera 404: the object does not exist. */
+export function isDateraNotFound(err: unknown): boolean {
   return err instanceof DateraError && err.code === 'DATERA_NOT_FOUND';
 }
-export function isConflict(err: unknown): boolean {
+/** Datera 409: an object with that name exists already (Kubernetes calls this AlreadyExists, not Conflict). */
+export function isDateraConflict(err: unknown): boolean {
   return err instanceof DateraError && err.code === 'DATERA_CONFLICT';
 }

@@ -1,48 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Retry policy of the Datera client: how long to wait before the next attempt, and whether a
-// failed exchange may be repeated at all. Pure functions; the client owns the loop.
-
-/** Capped exponential backoff with full jitter. */
-export interface BackoffPolicy {
-  /** Ceiling of the first retry's wait. */
-  baseMs: number;
-  /** Ceiling of every later wait. */
-  maxMs: number;
-  /** Uniform source in [0, 1). */
-  random: () => number;
-}
-
-/**
- * Wait before retry number `retry` (1 for the first retry): a uniform draw from
- * [0, min(maxMs, baseMs * 2^(retry-1))). Full jitter spreads a burst of clients that all saw
- * the same 503 instead of having them come back in lock step.
- */
-export function backoffDelay(retry: number, policy: BackoffPolicy): number {
-  const exponent = Math.min(Math.max(retry - 1, 0), 30);
-  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** exponent);
-  const draw = policy.random();
-  const unit = Number.isFinite(draw) ? Math.min(Math.max(draw, 0), 1) : 0;
-  return Math.floor(ceiling * unit);
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason as soon as `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+// Retry policy of the Datera client: whether a failed exchange may be repeated at all. Pure
+// functions; the transport owns the loop, and its waits come from lib/backoff.ts.
 
 /**
  * What a failed exchange (no HTTP status) tells us about the request:

@@ -22,8 +22,9 @@ import {
   TimeoutError,
   UnavailableError,
 } from './errors.js';
-import { backoffDelay, classifyTransportError, type Delivery, transportCode } from './retry.js';
+import { classifyTransportError, type Delivery, transportCode } from './retry.js';
 import { DateraSession, abortError } from './session.js';
+import { backoffDelay, type Backoff } from '../backoff.js';
 import type { Logger } from '../observability/logger.js';
 
 type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -70,7 +71,8 @@ export interface TransportSettings {
   requestTimeoutMs: number;
   deadlineMs: number;
   maxResponseBytes: number;
-  backoff: { baseMs: number; maxMs: number; random: () => number };
+  /** Waits between attempts: capped exponential with full jitter. */
+  backoff: Backoff;
   log: Logger;
   observe: ExchangeObserver | undefined;
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;

@@ -4,7 +4,8 @@
 // reverse. Both are idempotent; kubelet retries any call-out that failed.
 import fs from 'node:fs';
 import os from 'node:os';
-import { isNotFound } from '../datera/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDateraNotFound } from '../datera/errors.js';
 import type { DateraApi, StorageInstance } from '../datera/types.js';
 import type { FlexConfig } from './config.js';
 import { readNodeSettings } from './config.js';
@@ -36,8 +37,6 @@ export interface DriverContext {
   log: Logger;
   clients: ClientFactory;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A label Datera accepts for an initiator object (`^[a-zA-Z_][a-zA-Z0-9_\-\s\.]{2,127}$`). */
 export function initiatorLabel(host: string = os.hostname()): string {
@@ -118,7 +117,7 @@ async function ensureInitiator(api: DateraApi, iqn: string, tenant: string, labe
     if (!existing.tenant || existing.tenant === tenant) return;
     log.info('initiator belongs to another tenant; creating our own', { iqn, tenant: existing.tenant });
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    if (!isDateraNotFound(err)) throw err;
   }
   await api.createInitiator(iqn, label, true);
 }
@@ -241,7 +240,7 @@ export async function attachVolume(ctx: DriverContext, req: AttachRequest): Prom
     step = `bring ${ref.appInstance} online`;
     target = await waitForTarget(ctx, api, ref);
   } catch (err) {
-    if (isNotFound(err)) {
+    if (isDateraNotFound(err)) {
       throw new FlexError(`app instance ${ref.appInstance} was not found on Datera ${conn.endpoint} (tenant ${conn.tenant}) while trying to ${step}`, { cause: err });
     }
     throw explainDateraError(err, conn, step);
@@ -394,7 +393,7 @@ export async function detachVolume(ctx: DriverContext, pvName: string, opts: { i
   try {
     await api.removeAclInitiator(appInstance, storageInstance, nodeIqn);
   } catch (err) {
-    if (!isNotFound(err)) throw explainDateraError(err, conn, `remove ${nodeIqn} from the ACL of ${appInstance}/${storageInstance}`);
+    if (!isDateraNotFound(err)) throw explainDateraError(err, conn, `remove ${nodeIqn} from the ACL of ${appInstance}/${storageInstance}`);
   }
   removeRecord(cfg.stateDir, pvName);
   log.info('detached', { pv: pvName, appInstance, iqn });

@@ -14,6 +14,7 @@
 // picking up a rotated Secret or an edited multipath ConfigMap, and exits 0 on SIGTERM.
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseNodeSettings, type NodeSettings } from './config.js';
 
@@ -227,14 +228,8 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${(err as Error).message}\n`);
     return 2;
   }
-  let stop = false;
-  let wake: (() => void) | undefined;
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(sig, () => {
-      stop = true;
-      wake?.();
-    });
-  }
+  const stopping = new AbortController();
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => stopping.abort());
   for (;;) {
     try {
       const written = installOnce(opts);
@@ -243,12 +238,9 @@ async function main(argv: readonly string[]): Promise<number> {
       say(`install failed: ${(err as Error).message}`);
       if (opts.watchSeconds === undefined) return 1;
     }
-    if (opts.watchSeconds === undefined || stop) return 0;
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-      setTimeout(resolve, opts.watchSeconds! * 1000);
-    });
-    if (stop) return 0;
+    if (opts.watchSeconds === undefined || stopping.signal.aborted) return 0;
+    await sleep(opts.watchSeconds * 1000, undefined, { signal: stopping.signal }).catch(() => undefined);
+    if (stopping.signal.aborted) return 0;
   }
 }
 

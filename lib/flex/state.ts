@@ -10,6 +10,7 @@
 // nothing about which app instance or server is ours (see detachVolume).
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FlexError } from './reply.js';
 
 export interface AttachmentRecord {
@@ -85,8 +86,6 @@ function lockOwner(lock: string, staleMs: number): number | 'stale' | 'gone' {
 
 /** No call-out runs this long (mkfs included); an older lock belongs to a process that died. */
 const LOCK_STALE_MS = 15 * 60_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Runs `fn` holding `<dir>/<pv>.lock` (O_EXCL create). A lock whose owner process is gone is

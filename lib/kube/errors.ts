@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Classifying errors from @kubernetes/client-node 1.4.0.
+// Classifying errors from the Kubernetes API (KubeRest and @kubernetes/client-node 1.4.0).
+// `isKubeNotFound` and `isKubeConflict` are named for Kubernetes because lib/datera/errors.ts has
+// predicates for Datera's 404 and 409 (whose 409 means what `isAlreadyExists` means here).
+// Kubernetes API errors are never final (lib/errors.ts): a failed request is retried with backoff
+// (credentials.ts turns a 403 on a credentials Secret into a final CredentialsError).
 //
 // Contract: every helper accepts `unknown` and never throws. In 1.4.0 a non-2xx reply from a
 // typed call throws `ApiException` whose `body` is the raw response text (a JSON `Status`, or
@@ -79,7 +83,7 @@ function compact(code: number, s: StatusLike | undefined): ApiStatus {
 }
 
 /** 404: the object (or the namespace) does not exist. */
-export function isNotFound(err: unknown): boolean {
+export function isKubeNotFound(err: unknown): boolean {
   return statusOf(err)?.code === 404;
 }
 
@@ -94,7 +98,7 @@ export function isAlreadyExists(err: unknown): boolean {
  * A 409 without a parseable reason is treated as a conflict too, because that is what every
  * write with a resourceVersion means by it; creates should test `isAlreadyExists` first.
  */
-export function isConflict(err: unknown): boolean {
+export function isKubeConflict(err: unknown): boolean {
   const s = statusOf(err);
   return s?.code === 409 && s.reason !== 'AlreadyExists';
 }

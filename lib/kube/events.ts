@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { PatchStrategy, setHeaderOptions, type CoreV1Event } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import { nullLogger, type Logger } from '../observability/logger.js';
-import { describeError, isAlreadyExists, isNotFound } from './errors.js';
+import { describeError, isAlreadyExists, isKubeNotFound } from './errors.js';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -248,7 +248,7 @@ export class EventRecorder {
       );
       s.written = Math.max(s.written, count);
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isKubeNotFound(err)) throw err;
       // The server expired the Event (default event TTL 1 h): start a new one.
       s.name = eventName(s.base.involvedObject.name ?? 'object', last);
       s.created = false;

@@ -2,9 +2,8 @@
 // A list+watch cache that keeps itself alive.
 //
 // Built on a streaming watch (lib/kube/rest.ts; one GET per watch), replacing client-node's
-// `ListWatch`, which in
-// 1.4.0 stops for good on any error other than 410, never bounds a watch, has no watchdog for
-// half-open connections and no resync. Guarantees:
+// `ListWatch`, which in 1.4.0 stops for good on any error other than 410, never bounds a watch,
+// has no watchdog for half-open connections and no resync. Guarantees:
 // - `start()` resolves once the initial list is in the cache; it keeps retrying a failing list
 //   with backoff and rejects only if `stop()` comes first.
 // - Every watch is bounded (`timeoutSeconds`, jittered) and asks for bookmarks. A clean end
@@ -12,7 +11,8 @@
 // - 410 Gone (HTTP or ERROR event) relists; the relist is diffed against the cache, emitting
 //   `add`/`update` for new or changed objects and `delete` for vanished ones.
 // - Any other failure (HTTP 5xx, network, list failure, silent stream) restarts with capped
-//   exponential backoff (1 s -> 30 s). The informer never gives up until `stop()`.
+//   exponential backoff (1 s -> 30 s, +-20 %, lib/backoff.ts). The informer never gives up
+//   until `stop()`.
 // - Every `resyncPeriodMs` each cached object is re-delivered as `update(obj, obj)`.
 // Hazards: a `delete` can be missed only in the sense that it arrives as a relist diff, never
 // dropped; handlers run synchronously on the event path, so they must be cheap (enqueue a key).
@@ -20,6 +20,7 @@
 // Objects from the list carry `Date` timestamps; objects from watches carry strings. Read
 // timestamps with `toDate`/`creationTime`.
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { type Backoff, backoffDelay, sleep } from '../backoff.js';
 import { nullLogger, type Logger } from '../observability/logger.js';
 import { describeError, isGone, statusOf } from './errors.js';
 
@@ -152,23 +153,12 @@ let sharedNullLogger: Logger | undefined;
  * rejection of `p` is swallowed.
  */
 function untilAborted<R>(p: Promise<R>, signal: AbortSignal): Promise<R | undefined> {
-  if (signal.aborted) {
-    p.catch(() => undefined);
-    return Promise.resolve(undefined);
-  }
+  p.catch(() => undefined);
+  if (signal.aborted) return Promise.resolve(undefined);
   return new Promise<R | undefined>((resolve, reject) => {
     const onAbort = () => resolve(undefined);
     signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
+    p.finally(() => signal.removeEventListener('abort', onAbort)).then(resolve, reject);
   });
 }
 
@@ -178,11 +168,12 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
   readonly #watch: WatchLike;
   readonly #log: Logger;
   readonly #random: () => number;
+  /** Waits between failed lists and watches. */
+  readonly #retry: Backoff;
   readonly #now: () => number;
   readonly #handlers: Record<InformerEvent, Handler<T>[]> = { add: [], update: [], delete: [] };
 
   #cache = new Map<string, T>();
-  #byNamespace = new Map<string, Map<string, T>>();
   #rv: string | undefined;
   #synced = false;
   #lastSyncAt = 0;
@@ -200,6 +191,7 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
     this.#watch = opts.watch;
     this.#log = (opts.logger ?? (sharedNullLogger ??= nullLogger())).child({ informer: opts.name });
     this.#random = opts.random ?? Math.random;
+    this.#retry = { initialMs: opts.backoffInitialMs ?? 1000, maxMs: opts.backoffMaxMs ?? 30_000, jitter: 0.2, random: this.#random };
     this.#now = opts.now ?? Date.now;
   }
 
@@ -256,11 +248,9 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
     return this.#cache.get(namespace ? `${namespace}/${name}` : name);
   }
 
-  /** All cached objects, or those of one namespace. A fresh array; the objects are shared. */
-  list(namespace?: string): T[] {
-    if (namespace === undefined) return Array.from(this.#cache.values());
-    const m = this.#byNamespace.get(namespace);
-    return m ? Array.from(m.values()) : [];
+  /** All cached objects. A fresh array; the objects are shared. */
+  list(): T[] {
+    return Array.from(this.#cache.values());
   }
 
   get size(): number {
@@ -328,14 +318,11 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
     }
   }
 
+  /** Waits out the next step of the informer's backoff (+-20 % jitter); returns early on `stop`. */
   async #backoff(stop: AbortSignal, why: string, err?: unknown, phase?: 'list' | 'watch'): Promise<void> {
-    const initial = this.#opts.backoffInitialMs ?? 1000;
-    const max = this.#opts.backoffMaxMs ?? 30_000;
-    const base = Math.min(max, initial * 2 ** Math.min(this.#failures, 30));
-    const delay = Math.min(max, base * (0.8 + 0.4 * this.#random()));
-    this.#failures++;
+    const delay = backoffDelay(++this.#failures, this.#retry);
     if (err !== undefined) {
-      this.#log.warn(`${why}; retrying`, { err: describeError(err), delayMs: Math.round(delay), failures: this.#failures });
+      this.#log.warn(`${why}; retrying`, { err: describeError(err), delayMs: delay, failures: this.#failures });
       if (this.#opts.onError && phase) {
         try {
           this.#opts.onError(err, phase);
@@ -344,18 +331,9 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
         }
       }
     } else {
-      this.#log.debug(`${why}; retrying`, { delayMs: Math.round(delay) });
+      this.#log.debug(`${why}; retrying`, { delayMs: delay });
     }
-    await new Promise<void>((resolve) => {
-      if (stop.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        stop.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, delay);
-      stop.addEventListener('abort', done, { once: true });
-    });
+    await sleep(delay, stop).catch(() => undefined);
   }
 
   async #relist(stop: AbortSignal): Promise<void> {
@@ -370,8 +348,6 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
     }
     const old = this.#cache;
     this.#cache = next;
-    this.#byNamespace = new Map();
-    for (const [key, obj] of next) this.#indexAdd(key, obj);
     this.#rv = res.metadata?.resourceVersion || undefined;
     if (!this.#rv) this.#log.warn('list returned no resourceVersion; the watch will replay current state');
     const firstSync = !this.#synced;
@@ -475,7 +451,6 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
         const key = objectKey(obj);
         const prev = this.#cache.get(key);
         this.#cache.set(key, obj);
-        this.#indexAdd(key, obj);
         this.#advance(obj);
         if (prev === undefined) this.#emit('add', obj);
         else this.#emit('update', obj, prev);
@@ -485,7 +460,6 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
         const key = objectKey(obj);
         const prev = this.#cache.get(key);
         this.#cache.delete(key);
-        this.#indexDelete(key, obj);
         this.#advance(obj);
         // The event carries the final state; fall back to the cached one if it is bare.
         this.#emit('delete', obj?.metadata ? obj : (prev ?? obj));
@@ -511,23 +485,6 @@ export class Informer<T extends KubernetesObject> implements InformerLike<T> {
 
   #touch(): void {
     this.#lastSyncAt = this.#now();
-  }
-
-  #indexAdd(key: string, obj: T): void {
-    const ns = obj.metadata?.namespace;
-    if (!ns) return;
-    let m = this.#byNamespace.get(ns);
-    if (!m) this.#byNamespace.set(ns, (m = new Map()));
-    m.set(key, obj);
-  }
-
-  #indexDelete(key: string, obj: T): void {
-    const ns = obj?.metadata?.namespace;
-    if (!ns) return;
-    const m = this.#byNamespace.get(ns);
-    if (!m) return;
-    m.delete(key);
-    if (m.size === 0) this.#byNamespace.delete(ns);
   }
 
   #resync(): void {

@@ -18,9 +18,9 @@
 // - `release()` clears `holderIdentity` (and sets a 1 s duration), so a standby takes over on
 //   its next retry instead of waiting out the lease.
 import type { V1Lease, V1LeaseSpec, V1MicroTime } from '@kubernetes/client-node';
+import { sleep } from '../backoff.js';
 import { nullLogger, type Logger } from '../observability/logger.js';
-import { abortableSleep } from './ratelimit.js';
-import { describeError, isAlreadyExists, isConflict, isNotFound } from './errors.js';
+import { describeError, isAlreadyExists, isKubeConflict, isKubeNotFound } from './errors.js';
 
 /** The Lease calls the elector makes (KubeRest's, or client-node's CoordinationV1Api in specs). */
 export interface LeaseApi {
@@ -79,7 +79,7 @@ export interface LeaderElectorOptions {
   now?: () => number;
   /** Wall clock for the acquireTime/renewTime fields only (default new Date()). */
   wallClock?: () => Date;
-  /** Waits between attempts (default setTimeout); receives the stop signal. */
+  /** Waits between attempts (default lib/backoff.ts `sleep`); receives the stop signal. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Jitter source for acquire retries (default Math.random). */
   random?: () => number;
@@ -177,7 +177,7 @@ export class LeaderElector {
     this.#log = (opts.logger ?? nullLogger()).child({ lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
     this.#now = opts.now ?? (() => performance.now());
     this.#wall = opts.wallClock ?? (() => new Date());
-    this.#sleep = opts.sleep ?? abortableSleep;
+    this.#sleep = opts.sleep ?? sleep;
     this.#random = opts.random ?? Math.random;
     this.#timeoutMs = opts.requestTimeoutMs ?? leaseRequestTimeoutMs({ renewDeadlineMs: this.#renewDeadlineMs, retryPeriodMs: this.#retryPeriodMs });
   }
@@ -323,7 +323,7 @@ export class LeaderElector {
     try {
       current = await this.#bounded(this.#api.readNamespacedLease({ name, namespace }));
     } catch (err) {
-      if (!isNotFound(err)) {
+      if (!isKubeNotFound(err)) {
         this.#log.warn('cannot read the lease', { err: describeError(err) });
         return false;
       }
@@ -339,7 +339,7 @@ export class LeaderElector {
         this.#log.info('acquired the lease (created)');
         return true;
       } catch (err2) {
-        if (isAlreadyExists(err2) || isConflict(err2)) this.#log.debug('another candidate created the lease first');
+        if (isAlreadyExists(err2) || isKubeConflict(err2)) this.#log.debug('another candidate created the lease first');
         else this.#log.warn('cannot create the lease', { err: describeError(err2) });
         return false;
       }
@@ -368,7 +368,7 @@ export class LeaderElector {
       if (!mine) this.#log.info('acquired the lease', { previousHolder: holder ?? null, leaseTransitions: next.leaseTransitions });
       return true;
     } catch (err) {
-      if (isConflict(err)) this.#log.debug('lost the race to update the lease');
+      if (isKubeConflict(err)) this.#log.debug('lost the race to update the lease');
       else this.#log.warn('cannot update the lease', { err: describeError(err) });
       return false;
     }

@@ -1,25 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Client-side pacing of Kubernetes requests: client-go's token bucket (QPS/burst) and a sleep
-// that a stop signal ends early. Every non-watch request to the API server waits here first.
-
-/** Sleep that ends early (rejecting with the signal's reason) when `signal` aborts. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, Math.max(0, ms));
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+// Client-side pacing of Kubernetes requests: client-go's token bucket (QPS/burst). Every non-watch
+// request to the API server waits here first.
+import { sleep as defaultSleep } from '../backoff.js';
 
 /**
  * Token bucket with the semantics of client-go's `flowcontrol.NewTokenBucketRateLimiter`
@@ -38,13 +20,13 @@ export class RateLimiter {
 
   /**
    * @param now monotonic clock in ms (default performance.now)
-   * @param sleep wait function (default setTimeout; a fake in tests)
+   * @param sleep wait function (default lib/backoff.ts `sleep`; a fake in tests)
    */
   constructor(
     qps: number,
     burst: number,
     now: () => number = () => performance.now(),
-    sleep: (ms: number, signal?: AbortSignal) => Promise<void> = abortableSleep,
+    sleep: (ms: number, signal?: AbortSignal) => Promise<void> = defaultSleep,
   ) {
     this.qps = qps;
     this.burst = Math.max(1, Math.floor(burst));

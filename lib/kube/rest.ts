@@ -11,9 +11,9 @@
 //
 // Contract: every request except watches waits for the rate limiter, is reported to
 // `onRequest` (and its answer to `onResponse`), and is bounded by `timeoutMs` (for the response
-// headers, and for each pause in the body). A non-2xx
-// reply rejects with `KubeApiError`, which `statusOf`/`isNotFound`/`isAlreadyExists`/`isConflict`
-// read like an ApiException; transport failures reject with undici's errors (see `isTransient`).
+// headers, and for each pause in the body). A non-2xx reply rejects with `KubeApiError`, which
+// `statusOf`/`isKubeNotFound`/`isAlreadyExists`/`isKubeConflict` (errors.ts) read like an
+// ApiException; transport failures reject with undici's errors (see `isTransient`).
 // Credentials come from the KubeConfig (client-node's authenticators, so exec plugins, token files
 // and client certificates keep working), re-read at most every `credentialsTtlMs`. A kubeconfig
 // `proxy-url` with an http or https scheme is honoured (undici's ProxyAgent); socks proxies are

@@ -25,11 +25,12 @@ import type {
 import { DateraError } from '../datera/errors.js';
 import type { InformerLike } from '../kube/informer.js';
 import type { EventRecorder } from '../kube/events.js';
-import { isAlreadyExists, isNotFound as isKubeNotFound, statusOf } from '../kube/errors.js';
+import { isAlreadyExists, isKubeNotFound, statusOf } from '../kube/errors.js';
+import { isFinal } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { sourceLabel, type Metrics } from '../observability/metrics.js';
 import { claimMayNeedUs, decideClaim, type ClaimContext } from './claim.js';
-import { CredentialsError, type DateraConnections } from './credentials.js';
+import type { DateraConnections } from './credentials.js';
 import { DateraProvisioner, deleteAppInstance } from './datera-provisioner.js';
 import { WorkQueue, type Outcome } from './queue.js';
 import { parseTemplates, type TemplateSet } from './app-templates.js';
@@ -392,8 +393,7 @@ export class ProvisionController {
       return { kind: 'done' };
     } catch (err) {
       clearTimeout(provisioningEvent);
-      if (err instanceof FinalError || err instanceof CredentialsError || isFinalDateraError(err))
-        return this.#finalFailure(pvc, className, err as Error, log);
+      if (isFinal(err)) return this.#finalFailure(pvc, className, err as Error, log);
       const msg = describeFailure(err);
       this.#d.metrics.provisionFailed.inc({ class: className, source: sourceLabel(source) });
       this.#d.recorder.record(subjectOf(pvc, 'PersistentVolumeClaim'), 'Warning', 'ProvisioningFailed', `failed to provision volume with StorageClass "${className}": ${msg}`);
@@ -458,9 +458,4 @@ export class ProvisionController {
     }
     return undefined;
   }
-}
-
-/** Datera answers that no retry can fix: the request itself is wrong. */
-function isFinalDateraError(err: unknown): boolean {
-  return err instanceof DateraError && (err.code === 'DATERA_VALIDATION_FAILED' || err.code === 'DATERA_INVALID_REQUEST');
 }

@@ -18,6 +18,7 @@ import type { V1PersistentVolume } from '@kubernetes/client-node';
 import { resolveEndpoint } from '../datera/endpoint.js';
 import type { DateraApi } from '../datera/types.js';
 import type { DateraSettings } from '../config.js';
+import type { MaybeFinal } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { statusOf } from '../kube/errors.js';
 import { FLEX_DRIVER } from './volume.js';
@@ -53,11 +54,14 @@ export function sameEndpoint(a: string, b: string): boolean {
   }
 }
 
-/** Thrown when a referenced Secret is missing or incomplete. Final until the Secret changes. */
-export class CredentialsError extends Error {
+/** Thrown when a referenced Secret is missing or incomplete. Final (isFinal) until the Secret changes. */
+export class CredentialsError extends Error implements MaybeFinal {
   constructor(message: string) {
     super(message);
     this.name = 'CredentialsError';
+  }
+  get final(): boolean {
+    return true;
   }
 }
 

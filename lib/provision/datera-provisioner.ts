@@ -6,7 +6,7 @@
 // deleted or marked unless its metadata names this provisioner, this cluster and this PV or claim.
 // Kubernetes writes, events, metrics and retries stay with the controller.
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import { isConflict, isNotFound } from '../datera/errors.js';
+import { isDateraConflict, isDateraNotFound } from '../datera/errors.js';
 import { STORAGE_INSTANCE_NAME, VOLUME_NAME } from '../datera/names.js';
 import type { AppInstanceCreate, DateraApi } from '../datera/types.js';
 import type { InformerLike } from '../kube/informer.js';
@@ -112,7 +112,7 @@ export class DateraProvisioner implements VolumeProvisioner {
     const conn = await this.#d.connections.forVolume(pv);
     // Ownership first: a PV can name an app instance this cluster did not make (a restored or
     // second cluster sharing the tenant, an edited PV). Gone already counts as deleted.
-    const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isDateraNotFound(e) ? undefined : Promise.reject(e)));
     if (md) {
       const verdict = deletableBy(md, this.#deleterOf(pv));
       if (!verdict.ok) return { kind: 'refused', reason: verdict.reason };
@@ -125,7 +125,7 @@ export class DateraProvisioner implements VolumeProvisioner {
   async markRetained(pv: V1PersistentVolume): Promise<void> {
     const ai = this.storageName(pv);
     const conn = await this.#d.connections.forVolume(pv);
-    const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    const md = await conn.client.getMetadata(ai).catch((e: unknown) => (isDateraNotFound(e) ? undefined : Promise.reject(e)));
     if (!md || md[MD.reclaimPolicy] === 'Retain') return;
     if (!deletableBy(md, this.#deleterOf(pv)).ok) return;
     await conn.client.putMetadata(ai, { [MD.reclaimPolicy]: 'Retain' });
@@ -144,7 +144,7 @@ export class DateraProvisioner implements VolumeProvisioner {
    */
   async #abandon(connection: ConnectionArgs, pvName: string, uid: string): Promise<void> {
     const conn = await this.#d.connections.forProvision(connection);
-    const md = await conn.client.getMetadata(pvName).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    const md = await conn.client.getMetadata(pvName).catch((e: unknown) => (isDateraNotFound(e) ? undefined : Promise.reject(e)));
     if (!md) return;
     const verdict = deletableBy(md, { provisionerNames: this.#d.names, clusterId: this.#d.clusterId, pvName, claimUid: uid });
     if (verdict.ok) {
@@ -167,7 +167,7 @@ export class DateraProvisioner implements VolumeProvisioner {
     try {
       await client.createAppInstance(request);
     } catch (err) {
-      if (!isConflict(err)) throw err;
+      if (!isDateraConflict(err)) throw err;
       const existing = await client.getMetadata(name);
       if (!metadataIsOurs(existing, this.#d.names, pvc.metadata!.uid!, this.#d.clusterId))
         throw new FinalError(
@@ -217,12 +217,12 @@ export async function deleteAppInstance(client: DateraApi, ai: string): Promise<
   try {
     await client.setAdminState(ai, 'offline', true);
   } catch (err) {
-    if (isNotFound(err)) return;
+    if (isDateraNotFound(err)) return;
     throw err;
   }
   try {
     await client.deleteAppInstance(ai, true);
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    if (!isDateraNotFound(err)) throw err;
   }
 }

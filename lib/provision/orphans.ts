@@ -13,7 +13,7 @@
 //   4. it is older than the grace period (`k8s-created-at`; without one, first seen by this process);
 //   5. mode is `delete` (in `report` mode it is only logged, evented and counted).
 import type { V1PersistentVolume, V1StorageClass } from '@kubernetes/client-node';
-import { isNotFound } from '../datera/errors.js';
+import { isDateraNotFound } from '../datera/errors.js';
 import type { DateraApi } from '../datera/types.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { Logger } from '../observability/logger.js';
@@ -202,7 +202,7 @@ export class OrphanSweep {
       if (pvAppInstances.has(ai.name)) continue; // a PV names it: reclaim owns its fate
       const foreignKey = `${where}|${ai.id}|${ai.name}`; // id, not uuid: the samples (and the simulator) show a zero uuid on app instances
       if (this.#foreign.has(foreignKey)) continue;
-      const md = await conn.client.getMetadata(ai.name).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+      const md = await conn.client.getMetadata(ai.name).catch((e: unknown) => (isDateraNotFound(e) ? undefined : Promise.reject(e)));
       if (!md) continue;
       const key = `${where}|${ai.name}`;
       const verdict = classifyAppInstance(md, {

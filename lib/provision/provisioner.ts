@@ -4,6 +4,7 @@
 // The controller decides which claims and PVs need work, makes every Kubernetes write, records
 // events and metrics and retries; a VolumeProvisioner makes and removes the storage behind a PV,
 // decides whether that storage is provably ours, and builds the PV the controller saves.
+import type { MaybeFinal } from '../errors.js';
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 
@@ -11,10 +12,13 @@ import type { Logger } from '../observability/logger.js';
  * A failure the user must fix (bad parameter, refused claim, foreign volume): the controller records
  * it and retries slowly (or when classes or templates change), not with backoff.
  */
-export class FinalError extends Error {
+export class FinalError extends Error implements MaybeFinal {
   constructor(message: string) {
     super(message);
     this.name = 'FinalError';
+  }
+  get final(): boolean {
+    return true;
   }
 }
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // A keyed work queue with N workers: a key is handled by at most one worker at a time; adding a
 // key that is queued already is a no-op; adding a key that is being handled marks it dirty so it
-// runs once more afterwards. Each key has its own exponential backoff. Reports client-go's
-// workqueue metrics through an optional observer and `state()`.
+// runs once more afterwards. Each key has its own exponential backoff (lib/backoff.ts). Reports
+// client-go's workqueue metrics through an optional observer and `state()`.
+import { backoffDelay } from '../backoff.js';
 import type { QueueObserver, QueueState } from '../observability/metrics.js';
 
 /** What a handler asks for next. */
@@ -156,11 +157,12 @@ export class WorkQueue {
     return new Promise((r) => this.#idleWaiters.push(r));
   }
 
-  /** Backoff for the n-th consecutive failure (1-based): base * 2^(n-1), capped, with +-20% jitter. */
+  /**
+   * Backoff for the n-th consecutive failure (1-based): base * 2^(n-1), capped, with +-20% jitter
+   * (client-go's per-item exponential failure rate limiter, plus the jitter).
+   */
   backoff(n: number): number {
-    const raw = Math.min(this.#opts.maxMs, this.#opts.baseMs * 2 ** Math.min(n - 1, 30));
-    const jitter = 0.8 + 0.4 * (this.#opts.random ?? Math.random)();
-    return Math.min(this.#opts.maxMs, Math.round(raw * jitter));
+    return backoffDelay(n, { initialMs: this.#opts.baseMs, maxMs: this.#opts.maxMs, jitter: 0.2, random: this.#opts.random });
   }
 
   #pump(): void {

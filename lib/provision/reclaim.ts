@@ -8,7 +8,7 @@
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { EventRecorder } from '../kube/events.js';
-import { isConflict, isNotFound } from '../kube/errors.js';
+import { isKubeConflict, isKubeNotFound } from '../kube/errors.js';
 import type { InformerLike } from '../kube/informer.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -110,7 +110,7 @@ export class Reclaimer {
         // (409: the PV we saw is gone, which is what the delete wanted).
         await this.#d.core
           .deletePersistentVolume({ name, ...(uid ? { body: { preconditions: { uid } } } : {}) })
-          .catch((e: unknown) => (isNotFound(e) || (uid && isConflict(e)) ? undefined : Promise.reject(e)));
+          .catch((e: unknown) => (isKubeNotFound(e) || (uid && isKubeConflict(e)) ? undefined : Promise.reject(e)));
         if (uid) this.#pvDeleteSent.set(name, uid);
       }
     } catch (err) {
@@ -162,9 +162,9 @@ export class Reclaimer {
       );
       return { kind: 'done' };
     } catch (err) {
-      if (isNotFound(err)) return { kind: 'done' };
+      if (isKubeNotFound(err)) return { kind: 'done' };
       // 422 (test failed) or 409: the cache was stale; the next PV event brings the fresh object.
-      log.debug('finalizer patch did not apply; retrying', { err: describeFailure(err), conflict: isConflict(err) });
+      log.debug('finalizer patch did not apply; retrying', { err: describeFailure(err), conflict: isKubeConflict(err) });
       return { kind: 'retry', error: err };
     }
   }

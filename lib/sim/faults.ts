@@ -2,6 +2,7 @@
 // Fault injection: the settings (SimOptions.faults, PUT /_sim/faults) and the draw made for each
 // API call before it runs. A call is delayed, then at most one fault applies, in this order:
 // dropped connection, 503, "still initializing", dropped connection after the operation.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SimError } from './errors.js';
 import type { Answer } from './http.js';
 import { show } from './validate.js';
@@ -80,7 +81,7 @@ export async function injectFaults(f: SimFaults, random: () => number): Promise<
   const unavailable = !drop && hit(f.rate503);
   const initializing = !drop && !unavailable && hit(f.initializingRate);
   const dropAfter = !drop && !unavailable && !initializing && hit(f.dropAfterRate);
-  if (delay > 0) await new Promise<void>((r) => setTimeout(r, delay));
+  if (delay > 0) await sleep(delay);
   if (drop) throw new Drop('drop');
   if (unavailable) {
     throw new Answered('503', {

@@ -5,9 +5,9 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import {
   describeError,
   isAlreadyExists,
-  isConflict,
+  isKubeConflict,
   isGone,
-  isNotFound,
+  isKubeNotFound,
   isTransient,
   statusOf,
 } from '../../lib/kube/errors.js';
@@ -53,8 +53,8 @@ describe('kube/errors', () => {
       reason: 'NotFound',
       message: 'persistentvolumeclaims "missing" not found',
     });
-    expect(isNotFound(err)).to.equal(true);
-    expect(isAlreadyExists(err) || isConflict(err) || isGone(err) || isTransient(err)).to.equal(false);
+    expect(isKubeNotFound(err)).to.equal(true);
+    expect(isAlreadyExists(err) || isKubeConflict(err) || isGone(err) || isTransient(err)).to.equal(false);
   });
 
   it('tells 409 AlreadyExists from 409 Conflict', async () => {
@@ -68,8 +68,8 @@ describe('kube/errors', () => {
       c.replacePersistentVolume({ name: 'pvc-1', body: { metadata: { name: 'pvc-1', resourceVersion: '1' } } }),
     );
     expect(isAlreadyExists(exists)).to.equal(true);
-    expect(isConflict(exists)).to.equal(false);
-    expect(isConflict(conflict)).to.equal(true);
+    expect(isKubeConflict(exists)).to.equal(false);
+    expect(isKubeConflict(conflict)).to.equal(true);
     expect(isAlreadyExists(conflict)).to.equal(false);
     expect(statusOf(conflict)?.reason).to.equal('Conflict');
     expect(isTransient(conflict)).to.equal(false);
@@ -110,7 +110,7 @@ describe('kube/errors', () => {
   it('never throws on odd input', () => {
     for (const v of [undefined, null, 0, 'x', {}, [], new Error('plain')]) {
       expect(statusOf(v)).to.equal(undefined);
-      expect(isNotFound(v) || isConflict(v) || isGone(v) || isAlreadyExists(v) || isTransient(v)).to.equal(false);
+      expect(isKubeNotFound(v) || isKubeConflict(v) || isGone(v) || isAlreadyExists(v) || isTransient(v)).to.equal(false);
     }
     const abort = Object.assign(new Error('The user aborted a request.'), { name: 'AbortError' });
     expect(isTransient(abort)).to.equal(true);
