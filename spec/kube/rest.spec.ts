@@ -8,7 +8,8 @@ import type { V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import { RateLimiter } from '../../lib/kube/ratelimit.js';
 import { isAlreadyExists, isKubeConflict, isGone, isKubeNotFound, isTransient, statusOf } from '../../lib/kube/errors.js';
 import { KubeConfigError } from '../../lib/kube/kubeconfig.js';
-import { KubeApiError, KubeRest, describeRequest } from '../../lib/kube/rest.js';
+import { KubeApiError, KubeRest } from '../../lib/kube/rest.js';
+import { describeRequest } from '../../lib/kube/request-names.js';
 import { testKubeConfig, waitFor } from './helpers.js';
 
 interface Seen {
