@@ -15,7 +15,7 @@
 //   --concurrency 32            claim creates/deletes in flight from the driver
 //   --scale-n 10000             claims and PVs for the start-up/memory run
 //   --fault-n 500 --kill-rounds 10 --no-fault-peer
-//   --ours-mode dist|tsx        how ours runs (default dist: lib/ compiled by tsc, as shipped)
+//   --ours-mode dist|compiled|tsx  how ours runs (default dist: the bundle, as shipped)
 //   --peer-tuned Q:B:T[:S]      tuned peer: QPS, burst, threadiness, background PV-save QPS
 //   --tune-n 1000               burst size of the tuning sweep (--only tune)
 //   --trace                     also audit kube-controller-manager and split each claim's time into
