@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Text generated from the flag table (lib/config-flags.ts): `--help`, `--version`, and README's
-// configuration table between the config-table markers. After changing the table, run
-// `npx tsx lib/config-doc.ts` in the source tree to rewrite README.md (`--check`: exit 1 when
-// README differs); spec/config-doc.spec.ts fails while they differ.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// configuration table between the config-table markers. No effects: the provisioner imports it.
+// After changing the table, run `npx tsx lib/config-readme.ts` in the source tree to rewrite
+// README.md (`--check`: exit 1 when README differs); spec/config-doc.spec.ts fails while they differ.
 import { readCommandLine } from './config-argv.js';
 import { ALIASES, CREDENTIAL_ENV, CONFIG_FILE_ENV, SETTINGS, aliasKind, formatDuration, type Kind, type Setting } from './config-flags.js';
 import { VERSION } from './version.js';
@@ -80,7 +78,7 @@ export function helpOrVersion(argv: readonly string[]): string | undefined {
   return cl.help ? helpText() : cl.version ? versionText() : undefined;
 }
 
-export const README_BEGIN = '<!-- config-table:begin (generated from lib/config-flags.ts by `npx tsx lib/config-doc.ts`; do not edit by hand) -->';
+export const README_BEGIN = '<!-- config-table:begin (generated from lib/config-flags.ts by `npx tsx lib/config-readme.ts`; do not edit by hand) -->';
 export const README_END = '<!-- config-table:end -->';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
@@ -115,18 +113,4 @@ export function withReadmeTable(readme: string): string {
   const end = readme.indexOf(README_END);
   if (begin < 0 || end < begin) throw new Error(`README has no ${README_BEGIN} ... ${README_END} section`);
   return readme.slice(0, begin) + readmeTable() + readme.slice(end + README_END.length);
-}
-
-// Only when run as this file: in the bundle (dist/provisioner.mjs) every module shares the
-// bundle's URL, so the URL must also name this module, or the provisioner would run this block.
-if (process.argv[1] && import.meta.url.endsWith('/config-doc.ts') && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const path = fileURLToPath(new URL('../README.md', import.meta.url));
-  const readme = readFileSync(path, 'utf8');
-  const updated = withReadmeTable(readme);
-  if (process.argv.includes('--check')) {
-    if (updated !== readme) {
-      process.stderr.write('README.md configuration table differs from the flag table: run npx tsx lib/config-doc.ts\n');
-      process.exit(1);
-    }
-  } else if (updated !== readme) writeFileSync(path, updated);
 }

@@ -28,10 +28,10 @@ function helpEntries(): Map<string, string> {
 }
 
 describe('configuration documentation', () => {
-  it("README's configuration table is the one generated from the flag table (npx tsx lib/config-doc.ts)", () => {
+  it("README's configuration table is the one generated from the flag table (npx tsx lib/config-readme.ts)", () => {
     const readme = readFileSync(new URL('README.md', root), 'utf8');
     expect(readme).to.include(README_BEGIN).and.include(README_END);
-    expect(withReadmeTable(readme) === readme, 'README.md differs from the flag table: run npx tsx lib/config-doc.ts').to.equal(true);
+    expect(withReadmeTable(readme) === readme, 'README.md differs from the flag table: run npx tsx lib/config-readme.ts').to.equal(true);
   });
 
   it('withReadmeTable replaces only what is between the markers, and refuses a README without them', () => {
