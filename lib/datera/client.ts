@@ -7,7 +7,7 @@
 import type { Dispatcher } from 'undici';
 import { DEFAULT_REQUEST_TIMEOUT_MS, createDefaultDispatcher, resolveEndpoint } from './endpoint.js';
 import { itemsOf, totalOf } from './envelope.js';
-import { ConflictError, InvalidRequestError, NotFoundError, ValidationFailedError } from './errors.js';
+import { ConflictError, InvalidRequestError, NotFoundError, ValidationFailedError, isDateraNotFound } from './errors.js';
 import { sleep as defaultSleep } from '../backoff.js';
 import { DateraTransport, type ExchangeObserver } from './transport.js';
 import type {
@@ -20,6 +20,7 @@ import type {
   Initiator,
   ListOptions,
   Page,
+  PerformancePolicy,
   SystemInfo,
   Volume,
 } from './types.js';
@@ -230,6 +231,41 @@ export class DateraClient implements DateraApi {
       signal: opts.signal,
     });
     return env.data as Volume;
+  }
+
+  /**
+   * Makes the volume's performance policy exactly `policy`: every one of the six keys is sent
+   * (0 = unlimited for a key `policy` leaves out), PUT on the existing policy, POST when the
+   * volume has none. An empty `policy` removes it (absent already counts as done). Idempotent.
+   */
+  async setPerformancePolicy(ai: string, si: string, vol: string, policy: PerformancePolicy, opts: CallOptions = {}): Promise<void> {
+    const path =
+      `/app_instances/${segment(ai, 'app instance')}/storage_instances/${segment(si, 'storage instance')}` +
+      `/volumes/${segment(vol, 'volume')}/performance_policy`;
+    const route = '/app_instances/:id/storage_instances/:si/volumes/:vol/performance_policy';
+    const keys = Object.keys(policy) as (keyof PerformancePolicy)[];
+    if (keys.every((k) => !policy[k])) {
+      try {
+        await this.transport.call({ method: 'DELETE', path, route, signal: opts.signal });
+      } catch (err) {
+        if (!isDateraNotFound(err)) throw err;
+      }
+      return;
+    }
+    const body: Required<PerformancePolicy> = {
+      total_iops_max: policy.total_iops_max ?? 0,
+      read_iops_max: policy.read_iops_max ?? 0,
+      write_iops_max: policy.write_iops_max ?? 0,
+      total_bandwidth_max: policy.total_bandwidth_max ?? 0,
+      read_bandwidth_max: policy.read_bandwidth_max ?? 0,
+      write_bandwidth_max: policy.write_bandwidth_max ?? 0,
+    };
+    try {
+      await this.transport.call({ method: 'PUT', path, route, body, signal: opts.signal });
+    } catch (err) {
+      if (!isDateraNotFound(err)) throw err;
+      await this.transport.call({ method: 'POST', path, route, body, signal: opts.signal });
+    }
   }
 
   /** Metadata values come back as strings even when the server typed them (booleans, numbers). */

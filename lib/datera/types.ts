@@ -191,6 +191,8 @@ export interface DateraApi {
   /** Rejects with NotFoundError when absent: callers that want "gone" semantics catch it. */
   deleteAppInstance(nameOrId: string, force?: boolean, opts?: CallOptions): Promise<void>;
   resizeVolume(ai: string, si: string, vol: string, sizeGiB: number, opts?: CallOptions): Promise<Volume>;
+  /** Sets the volume's performance policy to exactly `policy` (0/absent keys unlimited; {} removes it). */
+  setPerformancePolicy(ai: string, si: string, vol: string, policy: PerformancePolicy, opts?: CallOptions): Promise<void>;
   getMetadata(ai: string, opts?: CallOptions): Promise<Record<string, string>>;
   putMetadata(ai: string, md: Record<string, string>, opts?: CallOptions): Promise<Record<string, string>>;
   /** Creates the initiator (force=true overrides the tenant warning); 409 resolves to the existing one. */

@@ -119,6 +119,21 @@ describe('DateraClient against the simulator', () => {
     expect((await client.listAppTemplates()).data.map((t) => t.name)).to.deep.equal(['kube-workload']);
   });
 
+  it('sets a volume performance policy exactly: POST when absent, PUT with all six keys, DELETE for none', async () => {
+    await setup();
+    await client.createAppInstance(aiBody('pvc-qos-1', 10));
+    const policy = () => sim.appInstances()[0]!.storage_instances[0]!.volumes[0]!.performance_policy;
+    await client.setPerformancePolicy('pvc-qos-1', 'storage-1', 'volume-1', {}); // none to remove: done
+    expect(policy()).to.equal(undefined);
+    await client.setPerformancePolicy('pvc-qos-1', 'storage-1', 'volume-1', { total_iops_max: 500, read_bandwidth_max: 1024 });
+    expect(policy()).to.include({ total_iops_max: 500, read_bandwidth_max: 1024, write_iops_max: 0 });
+    // A key left out now is unlimited (0), not kept from before.
+    await client.setPerformancePolicy('pvc-qos-1', 'storage-1', 'volume-1', { total_iops_max: 800 });
+    expect(policy()).to.include({ total_iops_max: 800, read_bandwidth_max: 0 });
+    await client.setPerformancePolicy('pvc-qos-1', 'storage-1', 'volume-1', {});
+    expect(policy()).to.equal(undefined);
+  });
+
   it('serves the rest of DateraApi: resize, metadata, initiators, ACL, system', async () => {
     await setup();
     await client.createAppInstance(aiBody('pvc-misc-1', 10));
