@@ -117,6 +117,11 @@ export class KubeRest {
     return (await this.request('GET', `/api/v1/namespaces/${enc(a.namespace)}/persistentvolumeclaims/${enc(a.name)}`, undefined, true)) as V1PersistentVolumeClaim;
   }
 
+  /** Merge patch of a claim's status subresource (the resizer's progress); resolves to the updated claim. */
+  async patchNamespacedPersistentVolumeClaimStatus(a: { name: string; namespace: string; body: object }): Promise<V1PersistentVolumeClaim> {
+    return (await this.request('PATCH', `/api/v1/namespaces/${enc(a.namespace)}/persistentvolumeclaims/${enc(a.name)}/status`, a.body, true)) as V1PersistentVolumeClaim;
+  }
+
   async createNamespacedEvent(a: { namespace: string; body: CoreV1Event }): Promise<unknown> {
     return this.request('POST', `/api/v1/namespaces/${enc(a.namespace)}/events`, a.body);
   }

@@ -88,6 +88,24 @@ export class Metrics {
     labelNames: ['class'] as const,
     registers: [this.registry],
   });
+  readonly resizeTotal = new Counter({
+    name: 'controller_persistentvolumeclaim_resize_total',
+    help: 'Total number of persistent volumes grown successfully (the file system grows on the node afterwards)',
+    labelNames: ['class'] as const,
+    registers: [this.registry],
+  });
+  readonly resizeFailed = new Counter({
+    name: 'controller_persistentvolumeclaim_resize_failed_total',
+    help: 'Total number of persistent volume resize attempts that failed or were refused',
+    labelNames: ['class'] as const,
+    registers: [this.registry],
+  });
+  readonly resizeDuration = new Histogram({
+    name: 'controller_persistentvolumeclaim_resize_duration_seconds',
+    help: 'Latency in seconds of successful resize operations (the controller part: storage, PV and claim)',
+    labelNames: ['class'] as const,
+    registers: [this.registry],
+  });
   readonly dateraRequest = new Histogram({
     name: 'datera_request_duration_seconds',
     help: 'Latency of Datera REST calls by method, route template and status',

@@ -37,6 +37,8 @@ import { parseTemplates, type TemplateSet } from './app-templates.js';
 import { OrphanSweep, type OrphanSweepOptions } from './orphans.js';
 import { FinalError, type VolumeProvisioner } from './provisioner.js';
 import { Reclaimer } from './reclaim.js';
+import { claimMayNeedResize } from './resize.js';
+import { Resizer } from './resizer.js';
 import { describeFailure, subjectOf } from './report.js';
 import { MD } from './volume.js';
 
@@ -74,6 +76,8 @@ interface VolumeApi {
   /** Called with a JSON patch (an array body) and client-node's JSON-patch header options. */
   patchPersistentVolume(a: { name: string; body: object }, options?: ReturnType<typeof setHeaderOptions>): Promise<unknown>;
   readPersistentVolume?(a: { name: string }): Promise<V1PersistentVolume>;
+  /** The resizer's progress on a claim (merge patch of its status); without it, resizes fail with a clear error. */
+  patchNamespacedPersistentVolumeClaimStatus?(a: { name: string; namespace: string; body: object }): Promise<V1PersistentVolumeClaim>;
   readNamespacedPersistentVolumeClaim?(a: { name: string; namespace: string }): Promise<V1PersistentVolumeClaim>;
 }
 
@@ -98,6 +102,8 @@ const CLAIM = 'claim/';
 const VOLUME_KEY = 'volume/';
 /** The one key of the periodic orphan sweep. */
 const SWEEP_KEY = 'sweep/orphans';
+/** `resize/<pv name>`: a bound claim of ours asks for more than its capacity (resizer.ts). */
+const RESIZE = 'resize/';
 
 /** A provision that reached the storage: the claim it was for, and how to undo it if that claim vanishes. */
 interface Attempt {
@@ -132,6 +138,8 @@ export class ProvisionController {
   readonly #provisioned = new Set<string>();
   /** The PV half of the loop (reclaim.ts). */
   readonly #reclaim: Reclaimer;
+  /** Volume expansion of our bound PVs (resizer.ts). */
+  readonly #resizer: Resizer;
   /** Claim uids that failed with a final error: retried at once when classes or templates change. */
   readonly #finalFailures = new Set<string>();
   #templates: TemplateSet = { templates: new Map() };
@@ -155,6 +163,20 @@ export class ProvisionController {
       logger: d.logger,
     });
     this.#reclaim = new Reclaimer({ ...d, provisioner: this.#p, finalErrorRetryMs: o.finalErrorRetryMs });
+    this.#resizer = new Resizer({
+      core: d.core,
+      claims: d.claims,
+      volumes: d.volumes,
+      classes: d.classes,
+      provisioner: this.#p,
+      templates: () => this.#templates,
+      legacyAlphaClasses: o.legacyAlphaClasses,
+      defaultFsType: o.defaultFsType,
+      name: o.provisionerName,
+      recorder: d.recorder,
+      metrics: d.metrics,
+      logger: d.logger.child({ subsystem: 'resizer' }),
+    });
     this.queue = new WorkQueue({
       workers: o.workers,
       baseMs: o.retryInitialMs,
@@ -223,6 +245,8 @@ export class ProvisionController {
       const uid = pvc.metadata?.uid;
       if (!uid) return;
       this.#claimKeys.set(uid, `${pvc.metadata!.namespace}/${pvc.metadata!.name}`);
+      const bound = pvc.spec?.volumeName;
+      if (bound && claimMayNeedResize(pvc)) this.queue.add(RESIZE + bound);
       if (claimMayNeedUs(pvc, this.#ctx())) {
         this.#pending.set(uid, `${pvc.metadata!.namespace}/${pvc.metadata!.name}`);
         this.queue.add(CLAIM + uid);
@@ -254,7 +278,9 @@ export class ProvisionController {
     volumes.on('update', onVolume);
     volumes.on('delete', (pv) => {
       this.queue.forget(VOLUME_KEY + pv.metadata!.name!);
+      this.queue.forget(RESIZE + pv.metadata!.name!);
       this.#reclaim.forget(pv.metadata!.name!);
+      this.#resizer.forget(pv.metadata!.name!);
       // A PV removed before its claim bound: the claim needs a volume again.
       const uid = pv.spec?.claimRef?.uid;
       if (uid && this.#provisioned.delete(uid) && this.#pending.has(uid)) this.queue.add(CLAIM + uid);
@@ -310,6 +336,7 @@ export class ProvisionController {
   /** Classes or templates changed: claims that waited or failed finally get another try now. */
   #retryPending(): void {
     for (const uid of this.#pending.keys()) this.queue.add(CLAIM + uid);
+    for (const pv of this.#resizer.refused()) this.queue.add(RESIZE + pv);
   }
 
   /** The cached claim with this uid, whatever its phase (bound claims included). */
@@ -324,6 +351,7 @@ export class ProvisionController {
   async #handle(key: string): Promise<Outcome> {
     if (key.startsWith(CLAIM)) return this.#syncClaim(key.slice(CLAIM.length));
     if (key.startsWith(VOLUME_KEY)) return this.#reclaim.sync(key.slice(VOLUME_KEY.length));
+    if (key.startsWith(RESIZE)) return this.#resizer.sync(key.slice(RESIZE.length));
     if (key === SWEEP_KEY && this.#sweep) return this.#sweep.run();
     return { kind: 'done' };
   }

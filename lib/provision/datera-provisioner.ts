@@ -14,7 +14,8 @@ import type { Logger } from '../observability/logger.js';
 import type { TemplateSet } from './app-templates.js';
 import { Ann, requestedStorage } from './claim.js';
 import type { DateraConnections } from './credentials.js';
-import { FinalError, type DeleteResult, type ProvisionRequest, type ProvisionResult, type VolumeProvisioner } from './provisioner.js';
+import { FinalError, type DeleteResult, type ExpandRequest, type ExpandResult, type ProvisionRequest, type ProvisionResult, type VolumeProvisioner } from './provisioner.js';
+import { pvCapacityGiB, sameQos } from './resize.js';
 import { parseQuantity } from './quantity.js';
 import { appInstanceRequest, type VolumeParams } from './request.js';
 import { FLEX_DRIVER, MD, buildVolume, deletableBy, metadataIsOurs, ownershipMetadata } from './volume.js';
@@ -121,6 +122,41 @@ export class DateraProvisioner implements VolumeProvisioner {
     return { kind: 'deleted' };
   }
 
+  /**
+   * Grows the PV's Datera volume: ownership first (the metadata must name this provisioner, cluster,
+   * PV and claim, as for a delete), then the volume's own size decides whether the PUT is needed, so
+   * a repeated attempt never resizes twice and never shrinks. The performance policy is set only when
+   * the class/template limits differ between the old and the new size (per-GiB limits) and the
+   * volume does not already have them.
+   */
+  async expand(pv: V1PersistentVolume, req: ExpandRequest): Promise<ExpandResult> {
+    const ai = this.storageName(pv);
+    const conn = await this.#d.connections.forVolume(pv);
+    const md = await conn.client.getMetadata(ai).catch((e: unknown) =>
+      isDateraNotFound(e) ? Promise.reject(new FinalError(`Datera app instance ${ai} of volume ${pv.metadata!.name!} does not exist`)) : Promise.reject(e),
+    );
+    const verdict = deletableBy(md, this.#deleterOf(pv));
+    if (!verdict.ok) throw new FinalError(`Datera app instance ${ai} is not provably volume ${pv.metadata!.name!}'s (${verdict.reason}); not resizing it`);
+    const inst = await conn.client.getAppInstance(ai);
+    const siName = pv.spec?.flexVolume?.options?.storageInstance ?? STORAGE_INSTANCE_NAME;
+    const volName = pv.spec?.flexVolume?.options?.volume ?? VOLUME_NAME;
+    const vol = inst.storage_instances?.find((s) => s.name === siName)?.volumes?.find((v) => v.name === volName);
+    if (!vol) throw new FinalError(`Datera app instance ${ai} has no volume ${siName}/${volName}`);
+    let sizeGiB = vol.size;
+    let grown = false;
+    if (sizeGiB < req.targetGiB) {
+      await conn.client.resizeVolume(ai, siName, volName, req.targetGiB);
+      sizeGiB = req.targetGiB;
+      grown = true;
+    }
+    const result: ExpandResult = { sizeGiB, grown };
+    if (req.qos && !sameQos(req.qos, req.qosBefore) && !sameQos(req.qos, vol.performance_policy)) {
+      await conn.client.setPerformancePolicy(ai, siName, volName, req.qos);
+      result.qosSet = req.qos;
+    }
+    return result;
+  }
+
   /** Records `k8s-reclaim-policy: Retain` on the PV's app instance, if it is ours and says otherwise. */
   async markRetained(pv: V1PersistentVolume): Promise<void> {
     const ai = this.storageName(pv);
@@ -192,7 +228,8 @@ export class DateraProvisioner implements VolumeProvisioner {
     if (!srcPv || src.status?.phase !== 'Bound') throw new FinalError(`clone source claim ${ns}/${ref!.name} is not bound yet`);
     if (!this.owns(srcPv)) throw new FinalError(`clone source claim ${ns}/${ref!.name} is not a Datera volume of this provisioner`);
     const srcAi = srcPv.spec?.flexVolume?.options?.volumeID ?? srcPvName!;
-    const srcGiB = Number(srcPv.spec?.flexVolume?.options?.size ?? 0);
+    // The flexVolume source (options.size) is immutable after creation; a grown PV says its size in capacity.
+    const srcGiB = Math.max(Number(srcPv.spec?.flexVolume?.options?.size ?? 0), pvCapacityGiB(srcPv));
     if (volume.sizeGiB < srcGiB) throw new FinalError(`clone must be at least as large as its source (${srcGiB} GiB), asked for ${volume.sizeGiB} GiB`);
     const { template: _t, dateraTemplate: _d, ...plain } = volume; // a clone takes its settings from the source
     return {

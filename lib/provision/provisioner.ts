@@ -7,6 +7,7 @@
 import type { MaybeFinal } from '../errors.js';
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
+import type { PerformancePolicy } from '../datera/types.js';
 
 /**
  * A failure the user must fix (bad parameter, refused claim, foreign volume): the controller records
@@ -55,6 +56,24 @@ export interface ProvisionResult {
   template: string;
 }
 
+/** A grow of the storage behind a bound PV (resize.ts decides it). */
+export interface ExpandRequest {
+  /** Grow to at least this size; larger storage is left as it is (never shrunk). */
+  targetGiB: number;
+  /** The class/template limits at the new size and at the current size; the policy changes only when they differ. Absent: QoS is not ours to set. */
+  qos?: PerformancePolicy;
+  qosBefore?: PerformancePolicy;
+}
+
+export interface ExpandResult {
+  /** The storage's size now (>= targetGiB). */
+  sizeGiB: number;
+  /** Whether this call grew it (false: it was large enough already, e.g. a repeated attempt). */
+  grown: boolean;
+  /** The performance policy set by this call, when it changed one. */
+  qosSet?: PerformancePolicy;
+}
+
 /** `refused`: the storage is not provably this PV's; nothing was deleted and `reason` says why. */
 export type DeleteResult = { kind: 'deleted' } | { kind: 'refused'; reason: string };
 
@@ -73,6 +92,12 @@ export interface VolumeProvisioner {
   provision(req: ProvisionRequest): Promise<ProvisionResult>;
   /** Deletes the storage behind a released PV, only if provably this PV's. Storage already gone counts as deleted. */
   delete(pv: V1PersistentVolume): Promise<DeleteResult>;
+  /**
+   * Grows the storage behind a bound PV of ours, idempotently: storage already that large is not
+   * touched again. Refuses (FinalError) storage that is not provably this PV's. Any other failure is
+   * retried by the controller; the storage's own size says how far an earlier attempt got.
+   */
+  expand(pv: V1PersistentVolume, req: ExpandRequest): Promise<ExpandResult>;
   /** Records on the storage that it is retained (a Delete PV edited to Retain), if it is provably this PV's. */
   markRetained(pv: V1PersistentVolume): Promise<void>;
 }

@@ -105,6 +105,15 @@ export class FakeCore {
   createPersistentVolume = async (a: { body: V1PersistentVolume }) => this.#run('createPV', a.body) as Promise<V1PersistentVolume>;
   deletePersistentVolume = async (a: { name: string }) => this.#run('deletePV', a.name) as never;
   patchPersistentVolume = async (a: { name: string; body: unknown }) => this.#run('patchPV', a) as never;
+  /**
+   * Claim status patches (the resizer) are recorded as patchPVCStatus; `onClaimStatus`, when a spec
+   * sets it, plays the API server: it applies the patch and returns the updated claim.
+   */
+  onClaimStatus?: (a: { name: string; namespace: string; body: object }) => V1PersistentVolumeClaim | undefined;
+  patchNamespacedPersistentVolumeClaimStatus = async (a: { name: string; namespace: string; body: object }) => {
+    await this.#run('patchPVCStatus', a);
+    return this.onClaimStatus?.(a) as V1PersistentVolumeClaim;
+  };
   ops(op: string) {
     return this.calls.filter((c) => c.op === op).map((c) => c.arg);
   }
