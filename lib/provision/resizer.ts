@@ -157,10 +157,10 @@ export class Resizer {
   }
 
   async #patchStatus(claim: V1PersistentVolumeClaim, state: Parameters<typeof resizeStatusPatch>[1]): Promise<V1PersistentVolumeClaim> {
-    const patch = this.#d.core.patchNamespacedPersistentVolumeClaimStatus;
-    if (!patch) throw new Error('this Kubernetes client cannot patch claim status (persistentvolumeclaims/status)');
+    const core = this.#d.core;
+    if (!core.patchNamespacedPersistentVolumeClaimStatus) throw new Error('this Kubernetes client cannot patch claim status (persistentvolumeclaims/status)');
     const body = resizeStatusPatch(claim, state, (this.#d.now ?? (() => new Date()))());
-    const updated = await patch.call(this.#d.core, { name: claim.metadata!.name!, namespace: claim.metadata!.namespace!, body });
+    const updated = await core.patchNamespacedPersistentVolumeClaimStatus({ name: claim.metadata!.name!, namespace: claim.metadata!.namespace!, body });
     return updated ?? claim;
   }
 }
