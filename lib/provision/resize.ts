@@ -188,7 +188,12 @@ export function sameQos(a: PerformancePolicy | undefined, b: PerformancePolicy |
  */
 export function resizeStatusPatch(
   claim: V1PersistentVolumeClaim,
-  state: { kind: 'inProgress'; sizeGiB: number } | { kind: 'nodePending'; sizeGiB: number } | { kind: 'infeasible'; message: string } | { kind: 'clear' },
+  state:
+    | { kind: 'inProgress'; sizeGiB: number }
+    | { kind: 'nodePending'; sizeGiB: number }
+    /** `sizeGiB`: the size the storage refused (kept in allocatedResources, as external-resizer does). */
+    | { kind: 'infeasible'; message: string; sizeGiB?: number }
+    | { kind: 'clear' },
   now: Date,
 ): object {
   const kept = (claim.status?.conditions ?? []).filter((c) => !RESIZE_CONDITIONS.has(c.type));
@@ -212,6 +217,7 @@ export function resizeStatusPatch(
       status['conditions'] = [...kept, cond(ResizeCondition.fsResizePending, FS_RESIZE_PENDING_MESSAGE)];
       break;
     case 'infeasible':
+      if (state.sizeGiB !== undefined) status['allocatedResources'] = { storage: `${state.sizeGiB}Gi` };
       status['allocatedResourceStatuses'] = { storage: ResizeStatus.controllerInfeasible };
       status['conditions'] = [...kept, cond(ResizeCondition.controllerError, state.message)];
       break;
@@ -222,6 +228,11 @@ export function resizeStatusPatch(
       break;
   }
   return { metadata: { resourceVersion: claim.metadata?.resourceVersion }, status };
+}
+
+/** Did the storage already refuse growing this claim's volume to `targetGiB` (ControllerResizeInfeasible at that size)? */
+export function storageRefused(claim: V1PersistentVolumeClaim, targetGiB: number): boolean {
+  return claim.status?.allocatedResourceStatuses?.['storage'] === ResizeStatus.controllerInfeasible && claim.status?.allocatedResources?.['storage'] === `${targetGiB}Gi`;
 }
 
 /** Does the claim already show `infeasible` with this message (so a refusal is not recorded twice)? */

@@ -20,7 +20,7 @@ import type { TemplateSet } from './app-templates.js';
 import type { VolumeProvisioner } from './provisioner.js';
 import type { Outcome } from './queue.js';
 import { describeFailure, subjectOf } from './report.js';
-import { ResizeStatus, alreadyRefused, classOfVolume, decideResize, pvCapacityGiB, resizeStatusPatch, type ResizeDecision } from './resize.js';
+import { ResizeStatus, alreadyRefused, storageRefused, classOfVolume, decideResize, pvCapacityGiB, resizeStatusPatch, type ResizeDecision } from './resize.js';
 
 interface ResizerDeps {
   core: {
@@ -46,6 +46,12 @@ export class Resizer {
   readonly #d: ResizerDeps;
   /** PVs whose resize was refused: looked at again when classes or templates change. */
   readonly #refused = new Set<string>();
+  /**
+   * PVs to try again even though the storage refused the same size before (a class or template
+   * changed). Otherwise a refusal by the storage is not repeated on every update of the claim: only
+   * a new size, a class or template change, or an admin's edit of the claim status brings it back.
+   */
+  readonly #again = new Set<string>();
 
   constructor(d: ResizerDeps) {
     this.#d = d;
@@ -53,11 +59,13 @@ export class Resizer {
 
   /** PV names to look at again after a class or template change. */
   refused(): string[] {
+    for (const pv of this.#refused) this.#again.add(pv);
     return [...this.#refused];
   }
 
   forget(pvName: string): void {
     this.#refused.delete(pvName);
+    this.#again.delete(pvName);
   }
 
   async sync(pvName: string): Promise<Outcome> {
@@ -98,21 +106,28 @@ export class Resizer {
 
   #done(pvName: string): Outcome {
     this.#refused.delete(pvName);
+    this.#again.delete(pvName);
     return { kind: 'done' };
   }
 
-  async #refuse(claim: V1PersistentVolumeClaim, className: string, message: string, log: Logger, pvName: string): Promise<Outcome> {
+  async #refuse(claim: V1PersistentVolumeClaim, className: string, message: string, log: Logger, pvName: string, sizeGiB?: number): Promise<Outcome> {
     this.#refused.add(pvName);
+    this.#again.delete(pvName);
     if (alreadyRefused(claim, message)) return { kind: 'done' };
     this.#d.metrics.resizeFailed.inc({ class: className });
     this.#d.recorder.record(subjectOf(claim, 'PersistentVolumeClaim'), 'Warning', 'VolumeResizeFailed', message);
     log.warn('resize refused', { reason: message });
-    await this.#patchStatus(claim, { kind: 'infeasible', message });
+    await this.#patchStatus(claim, { kind: 'infeasible', message, ...(sizeGiB !== undefined ? { sizeGiB } : {}) });
     return { kind: 'done' };
   }
 
   async #expand(pv: V1PersistentVolume, claim: V1PersistentVolumeClaim, className: string, d: Extract<ResizeDecision, { action: 'expand' }>, log: Logger): Promise<Outcome> {
     const pvName = pv.metadata!.name!;
+    if (storageRefused(claim, d.targetGiB) && !this.#again.has(pvName)) {
+      this.#refused.add(pvName);
+      return { kind: 'done' };
+    }
+    this.#again.delete(pvName);
     const started = performance.now();
     let current = claim;
     const st = claim.status?.allocatedResourceStatuses?.['storage'];
@@ -125,7 +140,7 @@ export class Resizer {
       result = await this.#d.provisioner.expand(pv, { targetGiB: d.targetGiB, ...(d.qos ? { qos: d.qos } : {}), ...(d.qosBefore ? { qosBefore: d.qosBefore } : {}) });
     } catch (err) {
       const msg = `resize volume "${pvName}" by resizer "${this.#d.name}" failed: ${describeFailure(err)}`;
-      if (isFinal(err)) return this.#refuse(current, className, msg, log, pvName);
+      if (isFinal(err)) return this.#refuse(current, className, msg, log, pvName, d.targetGiB);
       this.#d.metrics.resizeFailed.inc({ class: className });
       this.#d.recorder.record(subjectOf(claim, 'PersistentVolumeClaim'), 'Warning', 'VolumeResizeFailed', msg);
       log.warn('resize failed; will retry', { err: describeFailure(err) });

@@ -90,7 +90,9 @@ export function newHarness(sim: DateraSimulator, simUrl: string, options: Partia
     async restart(o = {}) {
       await h.ctrl.stop();
       h.ctrl = make({ ...options, ...o });
-      // A new process sees the caches' current content as initial adds.
+      // A new process sees the caches' current content as initial adds (classes and templates first, as the informers start).
+      for (const sc of classes.list()) classes.set(sc);
+      for (const cm of configMaps.list()) configMaps.set(cm);
       for (const c of claims.list()) claims.set(c);
       for (const v of volumes.list()) volumes.set(v);
       h.ctrl.start();
