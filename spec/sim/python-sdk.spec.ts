@@ -123,6 +123,14 @@ describe(`simulator: Datera's Python SDK (dfs-sdk ${SDK_VERSION}) through the pr
         expect(callsTo('PUT', '/login')[0]!.status).to.equal(200);
       });
 
+      it('strict_endpoints: with strict=True the endpoints the lifecycle uses are in /api and an unknown one is refused', () => {
+        const v = step('strict_endpoints');
+        expect(v).to.include({ app_templates: 1, unknown_endpoint: 'SdkEndpointNotFound' });
+        expect(v.storage_nodes).to.be.greaterThan(0);
+        expect(v.initiators).to.be.a('number');
+        if (version === 'v2.2') expect(v.placement_policies).to.include('default');
+      });
+
       it('system: api.system.get() answers sw_version 3.3.5 and op_state running', () => {
         expect(step('system')).to.include({ sw_version: '3.3.5', op_state: 'running' });
       });
@@ -174,6 +182,10 @@ describe(`simulator: Datera's Python SDK (dfs-sdk ${SDK_VERSION}) through the pr
         expect(v).to.include({ count: 1, name: 'storage-1', op_state: 'available' });
         expect(v.iqn).to.match(/^iqn\.2013-05\.com\.daterainc:/);
         expect(v.ips).to.have.length(2);
+      });
+
+      it('si_metadata: si.metadata.set/get use the storage instance\'s int_ecosystem_data', () => {
+        expect(step('si_metadata')).to.deep.equal({ endpoint: 'int_ecosystem_data', data: { lun: '0' } });
       });
 
       it('volume_resize: volume.set(size=5) grows the volume and it reads back 5', () => {

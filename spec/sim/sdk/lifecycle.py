@@ -95,6 +95,26 @@ def api():
     return state['login']['api']
 
 
+@step('strict_endpoints', 'login')
+def _():
+    # strict=True (the SDK's default) allows only endpoints the /api schema names.
+    strict = dfs_sdk.get_api(url.hostname, 'admin', 'password', VERSION, tenant='/root',
+                             strict=True, secure=False, schema_loc=os.path.abspath('cached-schema.json'))
+    out = {
+        'storage_nodes': len(strict.storage_nodes.list()),
+        'app_templates': len(strict.app_templates.list()),
+        'initiators': len(strict.initiators.list()),
+    }
+    if VERSION == 'v2.2':
+        out['placement_policies'] = sorted(p['name'] for p in strict.placement_policies.list())
+    try:
+        strict.no_such_endpoint
+        out['unknown_endpoint'] = 'allowed'
+    except dfs_sdk.exceptions.SdkEndpointNotFound:
+        out['unknown_endpoint'] = 'SdkEndpointNotFound'
+    return out
+
+
 @step('system', 'login')
 def _():
     s = api().system.get()
@@ -186,6 +206,13 @@ def _():
         'count': len(sis), 'name': si['name'], 'iqn': si['access']['iqn'], 'ips': si['access']['ips'],
         'op_state': si['op_state'], 'path': si._path,
     }}
+
+
+@step('si_metadata', 'si_read')
+def _():
+    si = state['si_read']['si']
+    si.metadata.set(lun='0')
+    return {'endpoint': si.metadata._name, 'data': plain(si.metadata.get())}
 
 
 @step('volume_resize', 'si_read')
