@@ -8,7 +8,8 @@
 // (GOSDK struct tags, CSI and Cinder request bodies, see datera-api.md); the simulator accepts
 // them on both /v2.1 and /v2.2, because no v2.2 dump exists to be stricter with. Their shapes
 // are checked here as far as the clients pin them down; template_override is checked by the
-// app-instance builder (override.ts), which knows the template it overrides.
+// app-instance builder (override.ts), which knows the template it overrides. The same changes
+// are applied to the whole dump for the `/v2.2/api` answer (api-schema.ts, `extendSchemas`).
 import subsetFile from './schema/v2.1-subset.json' with { type: 'json' };
 import type { SchemaNode } from './validate.js';
 
