@@ -85,7 +85,8 @@ describe(`simulator: Datera's Python SDK (dfs-sdk ${SDK_VERSION}) through the pr
       this.skip();
     }
     python = env.python;
-    sim = new DateraSimulator({ templates: [TEMPLATE] });
+    // A page of 2 makes the SDK page through collections (it follows metadata.total_count).
+    sim = new DateraSimulator({ templates: [TEMPLATE], defaultLimit: 2 });
     base = await sim.start(0);
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'sim-python-sdk-'));
   });
@@ -123,10 +124,13 @@ describe(`simulator: Datera's Python SDK (dfs-sdk ${SDK_VERSION}) through the pr
         expect(callsTo('PUT', '/login')[0]!.status).to.equal(200);
       });
 
-      it('strict_endpoints: with strict=True the endpoints the lifecycle uses are in /api and an unknown one is refused', () => {
+      it('strict_endpoints: with strict=True the endpoints used are in /api, an unknown one is refused; lists page by 2', () => {
         const v = step('strict_endpoints');
         expect(v).to.include({ app_templates: 1, unknown_endpoint: 'SdkEndpointNotFound' });
-        expect(v.storage_nodes).to.be.greaterThan(0);
+        expect(v.storage_nodes, 'more storage nodes than one page').to.be.greaterThan(2);
+        const pages = callsTo('GET', '/storage_nodes');
+        expect(pages.length, 'pages read').to.equal(Math.ceil(v.storage_nodes / 2));
+        expect(pages.every((c) => c.status === 200)).to.equal(true);
         expect(v.initiators).to.be.a('number');
         if (version === 'v2.2') expect(v.placement_policies).to.include('default');
       });
