@@ -14,7 +14,14 @@ import {
   updateAppInstance,
 } from './ops/app-instances.js';
 import { createInitiator, deleteInitiator, getInitiator, listInitiators, updateInitiator } from './ops/initiators.js';
-import { getMetadata, getSiMetadata, putMetadata, putSiMetadata } from './ops/metadata.js';
+import {
+  getMetadata,
+  getSiMetadata,
+  putEcosystemData,
+  putMetadata,
+  putSiEcosystemData,
+  putSiMetadata,
+} from './ops/metadata.js';
 import {
   createAiSnapshot,
   createVolumeSnapshot,
@@ -97,6 +104,8 @@ export const ROUTES: RouteDef[] = [
   { method: 'DELETE', route: AI, schema: 'delete', run: deleteAppInstance },
   { method: 'GET', route: `${AI}/metadata`, run: getMetadata },
   { method: 'PUT', route: `${AI}/metadata`, run: putMetadata },
+  { method: 'GET', route: `${AI}/int_ecosystem_data`, run: getMetadata },
+  { method: 'PUT', route: `${AI}/int_ecosystem_data`, run: putEcosystemData },
   { method: 'GET', route: `${AI}/snapshots`, schema: 'read', run: listAiSnapshots },
   { method: 'POST', route: `${AI}/snapshots`, schema: 'create', run: createAiSnapshot },
   { method: 'GET', route: `${AI}/snapshots/:timestamp`, run: getAiSnapshot },
@@ -111,6 +120,8 @@ export const ROUTES: RouteDef[] = [
   { method: 'DELETE', route: SI, schema: 'delete', run: deleteStorageInstance },
   { method: 'GET', route: '/app_instances/:ai_id/storage_instances/:si_id/metadata', run: getSiMetadata },
   { method: 'PUT', route: '/app_instances/:ai_id/storage_instances/:si_id/metadata', run: putSiMetadata },
+  { method: 'GET', route: '/app_instances/:ai_id/storage_instances/:si_id/int_ecosystem_data', run: getSiMetadata },
+  { method: 'PUT', route: '/app_instances/:ai_id/storage_instances/:si_id/int_ecosystem_data', run: putSiEcosystemData },
   { method: 'GET', route: `${SI}/auth`, run: getAuth },
   { method: 'PUT', route: `${SI}/auth`, schema: 'update', run: putAuth },
   { method: 'GET', route: `${SI}/acl_policy`, run: getAcl },

@@ -8,7 +8,8 @@
 // (GOSDK struct tags, CSI and Cinder request bodies, see datera-api.md); the simulator accepts
 // them on both /v2.1 and /v2.2, because no v2.2 dump exists to be stricter with. Their shapes
 // are checked here as far as the clients pin them down; template_override is checked by the
-// app-instance builder (override.ts), which knows the template it overrides.
+// app-instance builder (override.ts), which knows the template it overrides. The same changes
+// are applied to the whole dump for the `/v2.2/api` answer (api-schema.ts, `extendSchemas`).
 import subsetFile from './schema/v2.1-subset.json' with { type: 'json' };
 import type { SchemaNode } from './validate.js';
 
@@ -108,22 +109,32 @@ function walk(node: SchemaNode, at: string[], where: string): SchemaNode {
   return cur;
 }
 
-function build(): Record<string, Record<string, SchemaNode>> {
-  const copy = structuredClone((subsetFile as unknown as SubsetFile).routes);
-  // Volumes created on their own take the same performance/snapshot policies as inline ones.
-  const inlineVolume = walk(copy['/app_instances']!['create']!, ['storage_instances', '[]', 'volumes', '[]'], 'AI create');
-  const volCreate = copy[VOL]!['create']!;
+/**
+ * Applies the simulator's request-schema changes in place: volumes created on their own take the
+ * same performance and snapshot policies as inline ones, and the v2.2 additions above. `find`
+ * answers the bodyParamSchema of a route operation (from the subset or from the whole dump).
+ */
+export function extendSchemas(find: (route: string, op: string) => SchemaNode | undefined): void {
+  const aiCreate = find('/app_instances', 'create');
+  const volCreate = find(VOL, 'create');
+  if (!aiCreate || !volCreate) throw new Error('simulator schema: no app instance or volume create schema');
+  const inlineVolume = walk(aiCreate, ['storage_instances', '[]', 'volumes', '[]'], 'AI create');
   volCreate.properties = {
     ...volCreate.properties,
     performance_policy: structuredClone(inlineVolume.properties!['performance_policy']!),
     snapshot_policies: structuredClone(inlineVolume.properties!['snapshot_policies']!),
   };
   for (const [route, op, at, props] of V22_ADDITIONS) {
-    const root = copy[route]?.[op];
-    if (!root) throw new Error(`simulator schema: ${route} ${op} is not in the subset`);
+    const root = find(route, op);
+    if (!root) throw new Error(`simulator schema: ${route} ${op} is not in the schema`);
     const target = walk(root, at, `${route} ${op}`);
     target.properties = { ...target.properties, ...props };
   }
+}
+
+function build(): Record<string, Record<string, SchemaNode>> {
+  const copy = structuredClone((subsetFile as unknown as SubsetFile).routes);
+  extendSchemas((route, op) => copy[route]?.[op]);
   return copy;
 }
 
@@ -132,16 +143,4 @@ const SCHEMAS = build();
 /** The request schema of a route operation (v2.1 dump plus the v2.2 additions), if any. */
 export function bodySchema(route: string, op: 'read' | 'create' | 'update' | 'delete'): SchemaNode | undefined {
   return SCHEMAS[route]?.[op];
-}
-
-/** What `GET /vX/api` answers: the served subset, keyed by route then operation. */
-export function apiDescription(version: string): Record<string, unknown> {
-  const routes: Record<string, unknown> = {};
-  const source = version === 'v2.1' ? (subsetFile as unknown as SubsetFile).routes : SCHEMAS;
-  for (const [route, ops] of Object.entries(source)) {
-    routes[route] = Object.fromEntries(
-      Object.entries(ops).map(([op, schema]) => [op, { op, path: route, bodyParamSchema: schema }]),
-    );
-  }
-  return routes;
 }

@@ -10,6 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { AppInstance, AppTemplate } from '../datera/types.js';
 import { type Logger, nullLogger } from '../observability/logger.js';
 import { type SimUser, Sessions, tenantOf } from './auth.js';
+import { apiDescription } from './api-schema.js';
 import { BackingStore } from './backing.js';
 import { type ControlTarget, handleControl } from './control.js';
 import { SimError, notFound, validationFailed } from './errors.js';
@@ -20,7 +21,7 @@ import { type Json, Listing, type OpContext, validTenantPath } from './model.js'
 import { seedTemplate } from './ops/templates.js';
 import { checkReadQuery, page } from './paging.js';
 import { type RouteDef, matchRoute } from './routes.js';
-import { apiDescription, bodySchema } from './schemas.js';
+import { bodySchema } from './schemas.js';
 import { loadSeedFile } from './seed.js';
 import { SimState } from './state.js';
 import { validate } from './validate.js';
@@ -352,7 +353,7 @@ export class DateraSimulator {
     }
     if (special === '/api') {
       if (method !== 'GET') throw new SimError('InvalidRequestError', `${method} is not allowed on /api`, { status: 405 });
-      return { status: 200, body: { ...apiDescription(version), version, request_time: 0 } };
+      return { status: 200, body: apiDescription(version) };
     }
     if (!match) throw notFound(`Route ${apiPath}`);
     if (!match.def) {

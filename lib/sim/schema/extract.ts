@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Writes the request-body schemas of the routes the simulator serves into v2.1-subset.json.
+// Writes the request-body schemas of the routes the simulator serves into v2.1-subset.json, and
+// the whole dump, byte for byte, into api-v2.1.json.gz (what `GET /vX/api` serves, api-schema.ts).
 //
 //   node --import tsx lib/sim/schema/extract.ts [path/to/api-v2.1-schema.json]
 //
@@ -7,9 +8,10 @@
 // to the repository root). Only `bodyParamSchema` of the listed route/operation pairs is kept,
 // with documentation-only keys (`descr`, `example`) dropped; `fmthelp` is kept because the
 // simulator quotes it in validation messages. The output is committed: the simulator reads the
-// committed file at runtime and never the shared folder. Re-run after changing SERVED.
+// committed files at runtime and never the shared folder. Re-run after changing SERVED.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { constants as zc, gzipSync } from 'node:zlib';
 
 /** Route (as keyed in the schema) -> operations whose body/query the simulator validates. */
 export const SERVED: Record<string, string[]> = {
@@ -75,11 +77,14 @@ function main(): void {
   const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
   const src = process.argv[2] ?? `${repoRoot}../shared/datera/api-v2.1-schema.json`;
   const out = fileURLToPath(new URL('./v2.1-subset.json', import.meta.url));
-  const full = JSON.parse(readFileSync(src, 'utf8')) as Record<string, unknown>;
+  const raw = readFileSync(src);
+  const full = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
   const subset = extractSubset(full);
+  const gz = fileURLToPath(new URL('./api-v2.1.json.gz', import.meta.url));
+  writeFileSync(gz, gzipSync(raw, { level: zc.Z_BEST_COMPRESSION }));
   writeFileSync(out, `${JSON.stringify(subset, null, 1)}\n`);
   const n = Object.values(subset.routes as Record<string, object>).reduce((a, r) => a + Object.keys(r).length, 0);
-  process.stdout.write(`wrote ${n} operation schemas to ${out}\n`);
+  process.stdout.write(`wrote ${n} operation schemas to ${out} and the whole dump to ${gz}\n`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
