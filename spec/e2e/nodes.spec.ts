@@ -122,6 +122,68 @@ describe('real nodes: pods on Datera volumes (make cluster)', function () {
     await deletePod('writer');
   });
 
+  /** Size of the file system mounted at /data in a pod, in KiB (df -k). */
+  function dfKiB(p: string): number {
+    const line = exec(p, 'df -k /data | tail -n 1').trim().split(/\s+/);
+    return Number(line[1]);
+  }
+  const claimField = (name: string, path: string) => c.kubectl(['-n', ns, 'get', 'pvc', name, '-o', `jsonpath={${path}}`]).trim();
+  const grow = (name: string, size: string) => c.kubectl(['-n', ns, 'patch', 'pvc', name, '--type=merge', '-p', JSON.stringify({ spec: { resources: { requests: { storage: size } } } })]);
+
+  it('growing the claim of a running pod: the Datera volume, the PV and the pod\'s file system (df) grow, the data stays, and the claim capacity ends at the request', async function () {
+    claim('grow', { size: '1Gi' });
+    await bound('grow');
+    pod('grower', 'grow');
+    await waitRunning(c, 'grower', ns);
+    exec('grower', 'dd if=/dev/urandom of=/data/blob bs=1M count=8 2>/dev/null && sync');
+    const sum = exec('grower', 'sha256sum /data/blob').split(' ')[0];
+    const before = dfKiB('grower');
+    expect(before, 'a 1Gi xfs file system').to.be.below(1024 * 1024);
+    grow('grow', '3Gi');
+    const pv = claimField('grow', '.spec.volumeName');
+    await waitFor('PV capacity 3Gi', () => c.kubectl(['get', 'pv', pv, '-o', 'jsonpath={.spec.capacity.storage}']).trim() === '3Gi', 120_000);
+    // kubelet notices the larger PV on its next pod sync (about a minute) and runs the driver's expandfs.
+    await waitFor(`claim capacity 3Gi (events: ${eventsOf(c, 'grow', ns)})`, () => claimField('grow', '.status.capacity.storage') === '3Gi', 240_000, 2000);
+    const after = dfKiB('grower');
+    expect(after, `df after growing (before: ${before} KiB)`).to.be.above(2 * 1024 * 1024);
+    expect(exec('grower', 'sha256sum /data/blob').split(' ')[0], 'data after growing').to.equal(sum);
+    expect(claimField('grow', '.status.allocatedResourceStatuses')).to.equal('');
+    const reasons = eventsOf(c, 'grow', ns);
+    expect(reasons).to.include('Resizing').and.include('FileSystemResizeRequired').and.include('FileSystemResizeSuccessful');
+    await deletePod('grower');
+  });
+
+  it('growing a claim no pod uses: the claim waits in NodeResizePending and the file system grows when a pod next mounts it', async function () {
+    claim('offline', { size: '1Gi' });
+    await bound('offline');
+    pod('first', 'offline');
+    await waitRunning(c, 'first', ns);
+    exec('first', 'echo kept > /data/marker && sync');
+    await deletePod('first');
+    grow('offline', '2Gi');
+    await waitFor('NodeResizePending', () => claimField('offline', '.status.allocatedResourceStatuses.storage') === 'NodeResizePending', 120_000);
+    expect(claimField('offline', '.status.capacity.storage')).to.equal('1Gi');
+    pod('second', 'offline');
+    await waitRunning(c, 'second', ns);
+    await waitFor(`claim capacity 2Gi (events: ${eventsOf(c, 'offline', ns)})`, () => claimField('offline', '.status.capacity.storage') === '2Gi', 180_000, 2000);
+    expect(dfKiB('second')).to.be.above(1536 * 1024);
+    expect(exec('second', 'cat /data/marker').trim()).to.equal('kept');
+    await deletePod('second');
+  });
+
+  it('a shrink is refused with an event and nothing changes; a size above the template maxSize likewise', async function () {
+    claim('nogrow', { size: '2Gi' });
+    await bound('nogrow');
+    const shrink = c.tryKubectl(['-n', ns, 'patch', 'pvc', 'nogrow', '--type=merge', '-p', JSON.stringify({ spec: { resources: { requests: { storage: '1Gi' } } } })]);
+    expect(shrink.ok, 'the API server refuses a request below the capacity').to.equal(false);
+    grow('nogrow', '5Ti'); // the standard template's maxSize is 4Ti
+    await waitFor('VolumeResizeFailed', () => eventsOf(c, 'nogrow', ns).includes('VolumeResizeFailed'), 120_000);
+    expect(eventsOf(c, 'nogrow', ns)).to.include('above maxSize 4096Gi of template "standard"');
+    expect(claimField('nogrow', '.status.allocatedResourceStatuses.storage')).to.equal('ControllerResizeInfeasible');
+    const pv = claimField('nogrow', '.spec.volumeName');
+    expect(c.kubectl(['get', 'pv', pv, '-o', 'jsonpath={.spec.capacity.storage}']).trim()).to.equal('2Gi');
+  });
+
   it('deleting the pod unmounts and logs out: no loop device is left on the volume and Datera lists no active initiator', async function () {
     claim('logout');
     await bound('logout');
