@@ -2,12 +2,14 @@
 // The provisioning controller: claims in, Datera volumes and flexVolume PVs out; reclaim on release.
 //
 // Data flow (one way): informers (PVC, PV, StorageClass, template ConfigMap) -> caches -> one work
-// queue keyed `claim/<uid>` or `volume/<pv name>` -> decide (pure: claim.ts; the AppTemplates of
-// app-templates.ts) -> act (the storage through the VolumeProvisioner seam of provisioner.ts, here
-// datera-provisioner.ts, then one Kubernetes write) -> event + metric. This module is the generic
-// loop: the informer handlers, which claims and PVs need work, the PV create, the vanished-claim
-// clean-up, events, metrics and retries; reclaim.ts is its PV half (storage delete, finalizer, PV
-// DELETE). The Datera specifics (request, clone, adoption, ownership before a delete) sit behind the seam.
+// queue keyed `claim/<uid>`, `volume/<pv name>` or `resize/<pv name>` -> decide (pure: claim.ts;
+// the AppTemplates of app-templates.ts) -> act (the storage through the VolumeProvisioner seam of
+// provisioner.ts, here datera-provisioner.ts, then one Kubernetes write) -> event + metric. This
+// module is the generic loop: the informer handlers, which claims and PVs need work, the PV create,
+// the vanished-claim clean-up, events, metrics and retries; reclaim.ts is its PV half (storage
+// delete, finalizer, PV DELETE) and resizer.ts its volume expansion (bound claims asking for more
+// than their capacity). The Datera specifics (request, clone, adoption, ownership before a delete)
+// sit behind the seam.
 //
 // Correctness rests on the deterministic name `pvc-<claim uid>` for both the PV and the Datera app
 // instance: every step can be repeated after a crash, a lost response or a failover without
