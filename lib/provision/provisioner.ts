@@ -7,6 +7,7 @@
 import type { MaybeFinal } from '../errors.js';
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
+import type { PerformancePolicy } from '../datera/types.js';
 
 /**
  * A failure the user must fix (bad parameter, refused claim, foreign volume): the controller records
@@ -75,4 +76,12 @@ export interface VolumeProvisioner {
   delete(pv: V1PersistentVolume): Promise<DeleteResult>;
   /** Records on the storage that it is retained (a Delete PV edited to Retain), if it is provably this PV's. */
   markRetained(pv: V1PersistentVolume): Promise<void>;
+  /** The performance limits the storage behind one of our PVs has now (non-zero keys only; {} = unlimited). */
+  readPerformancePolicy(pv: V1PersistentVolume): Promise<PerformancePolicy>;
+  /**
+   * Makes the storage's performance limits exactly `policy` (absent keys unlimited), through the
+   * connection the PV records. Changes nothing else of the volume. Idempotent; throws when the
+   * storage refuses or cannot be reached.
+   */
+  setPerformancePolicy(pv: V1PersistentVolume, policy: PerformancePolicy): Promise<void>;
 }
