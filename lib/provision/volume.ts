@@ -95,7 +95,7 @@ export function buildVolume(i: BuildVolumeInput): V1PersistentVolume {
   };
 }
 
-const POLICY_KEYS = ['total_iops_max', 'read_iops_max', 'write_iops_max', 'total_bandwidth_max', 'read_bandwidth_max', 'write_bandwidth_max'] as const;
+export const POLICY_KEYS = ['total_iops_max', 'read_iops_max', 'write_iops_max', 'total_bandwidth_max', 'read_bandwidth_max', 'write_bandwidth_max'] as const;
 
 /** A performance policy reduced to its limits: non-zero keys only, in one order (0 or absent = unlimited). */
 export function normalPolicy(p: PerformancePolicy | undefined): PerformancePolicy {
