@@ -214,7 +214,7 @@ describe('provision/app-templates: applyToExisting', () => {
     { value: '[snapshotPolicies]', error: 'template "t": applyToExisting entry "snapshotPolicies" is not allowed: snapshotPolicies applies to new volumes only (an existing volume keeps the value it was made with); allowed: qos' },
     { value: '[qos.totalIopsMax]', error: 'template "t": applyToExisting entry "qos.totalIopsMax" is not allowed: the QoS limits of existing volumes follow the template together; write qos; allowed: qos' },
     { value: '[Qos]', error: 'template "t": applyToExisting entry "Qos" is not a setting (did you mean qos?); allowed: qos' },
-    { value: 'qos', error: 'template "t": applyToExisting must be a list of settings that existing volumes follow (allowed: qos), got the string "qos"' },
+    { value: 'qos', error: 'template "t": applyToExisting must be a list of settings that existing volumes follow (allowed: qos), got "qos"' },
   ];
   for (const r of refused) {
     it(`refuses applyToExisting: ${r.value}, naming the key and what is allowed`, () => {
