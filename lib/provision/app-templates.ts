@@ -76,8 +76,8 @@ export interface AppTemplateSpec {
 }
 
 /** Values `applyToExisting` accepts. */
-export const APPLY_TO_EXISTING = ['qos'] as const;
-export type ApplyToExisting = (typeof APPLY_TO_EXISTING)[number];
+const APPLY_TO_EXISTING = ['qos'] as const;
+type ApplyToExisting = (typeof APPLY_TO_EXISTING)[number];
 
 export interface TemplateSet {
   templates: ReadonlyMap<string, AppTemplateSpec>;

@@ -162,7 +162,7 @@ export function desiredQos(i: QosInput): QosTarget {
 }
 
 /** Does the template opt its existing volumes into QoS changes? */
-export function followsTemplate(t: AppTemplateSpec | undefined): boolean {
+function followsTemplate(t: AppTemplateSpec | undefined): boolean {
   return t?.applyToExisting?.includes('qos') === true;
 }
 
@@ -181,7 +181,7 @@ export function targetPolicy(current: PerformancePolicy, desired: PerformancePol
   return normalPolicy(out);
 }
 
-export function samePolicy(a: PerformancePolicy, b: PerformancePolicy): boolean {
+function samePolicy(a: PerformancePolicy, b: PerformancePolicy): boolean {
   return encodePolicy(a) === encodePolicy(b);
 }
 
