@@ -240,3 +240,12 @@ describe('provision/qos-updates: TokenBucket', () => {
     expect(b.reserve()).to.equal(500);
   });
 });
+
+describe('config/templates.yaml: applyToExisting in the shipped templates', () => {
+  it('"bulk" opts its existing volumes into QoS edits; the others change new volumes only', async () => {
+    const { readFileSync } = await import('node:fs');
+    const set = templateSet(readFileSync(new URL('../../config/templates.yaml', import.meta.url), 'utf8'));
+    const opted = [...set.templates.values()].filter((t) => t.applyToExisting?.includes('qos')).map((t) => t.name);
+    expect(opted).to.deep.equal(['bulk']);
+  });
+});
