@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Table specs of the QoS decisions for existing volumes (qos-updates.ts) and the AppTemplate key
 // applyToExisting: which volumes change, to which limits, what is refused or reported.
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import type { PerformancePolicy } from '../../lib/datera/types.js';
@@ -242,8 +243,7 @@ describe('provision/qos-updates: TokenBucket', () => {
 });
 
 describe('config/templates.yaml: applyToExisting in the shipped templates', () => {
-  it('"bulk" opts its existing volumes into QoS edits; the others change new volumes only', async () => {
-    const { readFileSync } = await import('node:fs');
+  it('"bulk" opts its existing volumes into QoS edits; the others change new volumes only', () => {
     const set = templateSet(readFileSync(new URL('../../config/templates.yaml', import.meta.url), 'utf8'));
     const opted = [...set.templates.values()].filter((t) => t.applyToExisting?.includes('qos')).map((t) => t.name);
     expect(opted).to.deep.equal(['bulk']);
