@@ -253,6 +253,27 @@ describe('provisioning controller: QoS of existing volumes', function () {
     expect(patchedPolicies()[1]).to.deep.equal(['pvc-uid-a', '/metadata/annotations/datera.io~1performance-policy', '{"total_iops_max":500,"read_bandwidth_max":4000}']);
   });
 
+  it('at start, volumes of an opted-in template that differ from it are changed, even when the templates were loaded before the volumes were cached', async () => {
+    start();
+    const pv = await bound('a');
+    const claim = h.claims.get('a', 'default')!;
+    await h.close();
+    // A new process: templates first (the ConfigMap's initial list), then the PV and claim caches.
+    h = newHarness(fx.sim, fx.url);
+    h.classes.set(newStorageClass('gold', { parameters: { template: 'fast' } }));
+    setTemplates(TEMPLATES.replace('totalIopsMax: 1000', 'totalIopsMax: 500') + OPT_IN);
+    h.volumes.set(pv);
+    h.claims.set(claim);
+    fx.sim.clearCalls();
+    h.ctrl.start();
+    await h.settle();
+    expect(policyOf('pvc-uid-a')).to.deep.equal({ total_iops_max: 500, read_bandwidth_max: 4000 });
+    expect(policyWrites()).to.have.length(1);
+    expect(eventsOf('a', 'QoSUpdated').map((e) => e.message)).to.deep.equal([
+      'QoS of volume pvc-uid-a changed: totalIopsMax 1000 -> 500 (template "fast" applies its QoS to existing volumes)',
+    ]);
+  });
+
   it('a PV without the annotation (made by an older version) has its policy read once and recorded, unchanged', async () => {
     start();
     const pv = await bound('a');
