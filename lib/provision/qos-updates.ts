@@ -396,6 +396,7 @@ export class QosUpdater {
   /** At start (caches synced): volumes of templates that opt in are brought to their template's QoS. */
   resume(): void {
     const templates = this.#d.templates().templates;
+    if (![...templates.values()].some(followsTemplate)) return;
     for (const [name, pvs] of this.#volumesByTemplate()) {
       if (!followsTemplate(templates.get(name))) continue;
       for (const pv of pvs) this.#enqueue(pv, `template "${name}" applies its QoS to existing volumes`, 'all');

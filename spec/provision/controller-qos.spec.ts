@@ -82,6 +82,13 @@ describe('provisioning controller: QoS of existing volumes', function () {
     await h.settle();
     expect(policyOf('pvc-uid-a')).to.deep.equal({ total_iops_max: 500, read_bandwidth_max: 4000 });
     expect(policyOf('pvc-uid-b')).to.deep.equal({ total_iops_max: 500, read_bandwidth_max: 4000 });
+    // Datera calls per changed volume: one read (the truth before a change), one write.
+    expect(fx.sim.calls().filter((c) => !c.path.endsWith('/login')).map((c) => `${c.method} ${c.route}`).sort()).to.deep.equal([
+      'GET /app_instances/:id',
+      'GET /app_instances/:id',
+      'PUT /app_instances/:id/storage_instances/:storage_instance_name/volumes/:volume_name/performance_policy',
+      'PUT /app_instances/:id/storage_instances/:storage_instance_name/volumes/:volume_name/performance_policy',
+    ]);
     expect(writes().map((c) => `${c.method} ${c.path}`).sort()).to.deep.equal([
       'PUT /v2.2/app_instances/pvc-uid-a/storage_instances/storage-1/volumes/volume-1/performance_policy',
       'PUT /v2.2/app_instances/pvc-uid-b/storage_instances/storage-1/volumes/volume-1/performance_policy',
