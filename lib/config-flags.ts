@@ -83,6 +83,7 @@ export const SETTINGS: readonly Setting[] = [
   setting({ key: 'retryMaxMs', flag: 'retry-max', kind: 'duration', default: 300_000, help: 'longest retry delay of a failed operation' }),
   setting({ key: 'finalErrorRetryMs', flag: 'final-error-retry', kind: 'duration', default: 300_000, help: 'retry period of final errors (bad parameters) until the class or templates change' }),
   setting({ key: 'resyncPeriodMs', flag: 'resync-period', kind: 'duration', default: 900_000, help: 'period of the in-memory resync of every cached object' }),
+  setting({ key: 'qosUpdatesPerSecond', flag: 'qos-updates-per-second', kind: 'float', default: 5, help: 'most performance-policy changes of existing volumes started per second (template edits with `applyToExisting: [qos]`, claim QoS annotations)' }),
   setting({ key: 'provisioningEventDelayMs', flag: 'provisioning-event-delay', kind: 'duration', default: 2_000, help: 'a `Provisioning` event is written only for a retry or an attempt slower than this' }),
   setting({ key: 'leaderElection.enabled', flag: 'leader-elect', env: 'DATERA_LEADER_ELECT', kind: 'bool', default: true, help: 'one active replica, elected through a Lease' }),
   setting({ key: 'leaderElection.leaseName', flag: 'leader-elect-lease-name', kind: 'string', default: '', defaultText: 'from the provisioner name', help: 'Lease name; by default the provisioner name with `/` as `-` (e.g. `datera.io-provisioner-datera`)' }),

@@ -62,6 +62,8 @@ export interface Config {
   /** Retry period for final errors (bad parameters) until the class or templates change. */
   finalErrorRetryMs: number;
   resyncPeriodMs: number;
+  /** Performance-policy changes of existing volumes started per second (qos-updates.ts). */
+  qosUpdatesPerSecond: number;
   /** A `Provisioning` event is written only when a provision attempt runs longer than this, or is a retry. */
   provisioningEventDelayMs: number;
   leaderElection: {
@@ -238,6 +240,7 @@ function validate(c: Config, problems: string[]): void {
     ['resync period', c.resyncPeriodMs],
   ];
   for (const [name, v] of positive) if (!(v > 0)) problems.push(`${name} must be positive, got ${v}`);
+  if (!(c.qosUpdatesPerSecond > 0)) problems.push(`qos updates per second must be positive, got ${c.qosUpdatesPerSecond}`);
   if (c.workers > 1000) problems.push(`workers must be at most 1000, got ${c.workers}`);
   if (c.kubeApiBurst < 1 && c.kubeApiQps > 0) problems.push(`kube api burst must be at least 1, got ${c.kubeApiBurst}`);
   if (c.retryMaxMs < c.retryInitialMs) problems.push(`retry max (${c.retryMaxMs} ms) must not be below retry initial (${c.retryInitialMs} ms)`);

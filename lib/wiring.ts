@@ -191,6 +191,7 @@ export function controller(config: Config, clusterId: string, p: ControllerParts
       retryMaxMs: config.retryMaxMs,
       finalErrorRetryMs: config.finalErrorRetryMs,
       provisioningEventDelayMs: config.provisioningEventDelayMs,
+      qosUpdatesPerSecond: config.qosUpdatesPerSecond,
       clusterId,
       orphanSweep: { mode: config.orphanSweep, intervalMs: config.orphanSweepIntervalMs, graceMs: config.orphanSweepGraceMs, startDelayMs: config.orphanSweepDelayMs },
     },

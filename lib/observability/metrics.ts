@@ -106,6 +106,19 @@ export class Metrics {
     labelNames: ['class'] as const,
     registers: [this.registry],
   });
+  /** QoS changes of existing volumes (qos-updates.ts): performance policies changed on the storage. */
+  readonly qosUpdateTotal = new Counter({
+    name: 'controller_persistentvolume_qos_update_total',
+    help: 'Total number of existing persistent volumes whose performance policy was changed successfully',
+    labelNames: ['class'] as const,
+    registers: [this.registry],
+  });
+  readonly qosUpdateFailed = new Counter({
+    name: 'controller_persistentvolume_qos_update_failed_total',
+    help: 'Total number of attempts to change the performance policy of an existing persistent volume that failed',
+    labelNames: ['class'] as const,
+    registers: [this.registry],
+  });
   readonly dateraRequest = new Histogram({
     name: 'datera_request_duration_seconds',
     help: 'Latency of Datera REST calls by method, route template and status',

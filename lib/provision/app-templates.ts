@@ -67,7 +67,17 @@ export interface AppTemplateSpec {
    * (the default): a claim may only tighten the limit it was given.
    */
   readonly qosOverrideMax?: QosSpec;
+  /**
+   * Which settings of volumes already made from this template follow an edit of it; absent (the
+   * default) = none: an edit changes new volumes only. `qos` is the only setting that can change
+   * on an existing volume (see qos-updates.ts).
+   */
+  readonly applyToExisting?: readonly ApplyToExisting[];
 }
+
+/** Values `applyToExisting` accepts. */
+const APPLY_TO_EXISTING = ['qos'] as const;
+type ApplyToExisting = (typeof APPLY_TO_EXISTING)[number];
 
 export interface TemplateSet {
   templates: ReadonlyMap<string, AppTemplateSpec>;
@@ -311,6 +321,9 @@ function parseTemplate(entry: unknown, index: number, errors: string[]): AppTemp
     }
   }
 
+  const apply = readApplyToExisting(entry['applyToExisting'], label, errors);
+  if (apply !== undefined) spec.applyToExisting = apply;
+
   // A Datera-side template decides the volume itself: nothing of that may be set next to it.
   if (spec.dateraTemplate !== undefined) {
     const clashing = [
@@ -329,6 +342,9 @@ function parseTemplate(entry: unknown, index: number, errors: string[]): AppTemp
     const volumeOverrides = spec.overridable.filter((k) => k !== 'fsType');
     if (volumeOverrides.length > 0) {
       fail(`with dateraTemplate only fsType may be overridable; remove ${volumeOverrides.join(', ')} from overridable`);
+    }
+    if (spec.applyToExisting?.includes('qos')) {
+      fail(`applyToExisting: [qos] has no effect with dateraTemplate "${spec.dateraTemplate}", which decides the QoS of its volumes; remove it`);
     }
   } else if (spec.disableTemplateOverride === true) {
     fail('disableTemplateOverride applies only together with dateraTemplate');
@@ -410,4 +426,35 @@ function readOverridable(value: unknown, label: string, errors: string[]): Overr
     }
   }
   return OVERRIDE_KEYS.filter((k) => chosen.has(k));
+}
+
+/**
+ * `applyToExisting`: a list of settings that follow a template edit on volumes already made.
+ * Only `qos` can change on an existing volume; every other template key is named as applying to
+ * new volumes only. undefined when absent or invalid (problems pushed to `errors`).
+ */
+function readApplyToExisting(value: unknown, label: string, errors: string[]): ApplyToExisting[] | undefined {
+  if (value === undefined) return undefined;
+  const allowed = APPLY_TO_EXISTING.join(', ');
+  if (!Array.isArray(value)) {
+    errors.push(`${label}: applyToExisting must be a list of settings that existing volumes follow (allowed: ${allowed}), got ${describe(value)}`);
+    return undefined;
+  }
+  const chosen = new Set<ApplyToExisting>();
+  const before = errors.length;
+  for (const item of value) {
+    if (typeof item === 'string' && (APPLY_TO_EXISTING as readonly string[]).includes(item)) {
+      chosen.add(item as ApplyToExisting);
+    } else if (typeof item === 'string' && item.startsWith('qos.')) {
+      errors.push(`${label}: applyToExisting entry "${item}" is not allowed: the QoS limits of existing volumes follow the template together; write qos; allowed: ${allowed}`);
+    } else if (typeof item === 'string' && ((TEMPLATE_KEYS as readonly string[]).includes(item) || item.startsWith('placement.') || item === 'size')) {
+      errors.push(
+        `${label}: applyToExisting entry "${item}" is not allowed: ${item} applies to new volumes only (an existing volume keeps the value it was made with); allowed: ${allowed}`,
+      );
+    } else {
+      const hint = typeof item === 'string' ? suggest(item, APPLY_TO_EXISTING) : undefined;
+      errors.push(`${label}: applyToExisting entry ${describe(item)} is not a setting${hint ? ` (did you mean ${hint}?)` : ''}; allowed: ${allowed}`);
+    }
+  }
+  return errors.length > before ? undefined : APPLY_TO_EXISTING.filter((k) => chosen.has(k));
 }

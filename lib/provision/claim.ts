@@ -20,6 +20,13 @@ export const Ann = {
   appInstance: 'datera.io/app-instance',
   /** Set by us on PVs: the AppTemplate used (empty when none). */
   template: 'datera.io/template',
+  /**
+   * Set by us on PVs: the performance policy the Datera volume has, as JSON of its non-zero limits
+   * in Datera spelling (`{}`: unlimited). Written with the PV and patched after each QoS update
+   * (qos-updates.ts); absent where the create did not decide it (clones, Datera-side templates)
+   * or on PVs older than the key.
+   */
+  performancePolicy: 'datera.io/performance-policy',
 } as const;
 
 /** Finalizer we put on PVs with reclaim policy Delete; removed after the Datera volume is gone. */

@@ -37,6 +37,7 @@ import { DateraProvisioner, deleteAppInstance } from './datera-provisioner.js';
 import { WorkQueue, type Outcome } from './queue.js';
 import { parseTemplates, type TemplateSet } from './app-templates.js';
 import { OrphanSweep, type OrphanSweepOptions } from './orphans.js';
+import { QOS_KEY, QosUpdater } from './qos-updates.js';
 import { FinalError, type VolumeProvisioner } from './provisioner.js';
 import { Reclaimer } from './reclaim.js';
 import { claimMayNeedResize } from './resize.js';
@@ -65,6 +66,8 @@ export interface ControllerOptions {
   clusterId?: string;
   /** The orphan sweep (orphans.ts); absent = off. */
   orphanSweep?: OrphanSweepOptions;
+  /** Performance-policy changes of existing volumes started per second (qos-updates.ts); default 5. */
+  qosUpdatesPerSecond?: number;
 }
 
 /**
@@ -147,6 +150,8 @@ export class ProvisionController {
   #templates: TemplateSet = { templates: new Map() };
   #templatesVersion = '';
   readonly #sweep: OrphanSweep | undefined;
+  /** QoS of existing volumes (qos-updates.ts). */
+  readonly #qos: QosUpdater;
 
   constructor(o: ControllerOptions, d: ControllerDeps) {
     this.#o = o;
@@ -188,6 +193,15 @@ export class ProvisionController {
       // One queue for claims, volumes and the sweep; its workqueue_* metrics carry name="provisioner".
       observer: d.metrics.workQueue('provisioner', () => this.queue.state()),
     });
+    this.#qos = new QosUpdater({
+      ...d,
+      provisioner: this.#p,
+      templates: () => this.#templates,
+      enqueue: (key) => this.queue.add(key),
+      logger: d.logger.child({ subsystem: 'qos-updates' }),
+      defaultFsType: o.defaultFsType,
+      perSecond: o.qosUpdatesPerSecond ?? 5,
+    });
     if (o.orphanSweep && o.orphanSweep.mode !== 'off' && o.clusterId) {
       this.#sweep = new OrphanSweep(o.orphanSweep, {
         provisionerNames: this.#names,
@@ -217,6 +231,7 @@ export class ProvisionController {
   /** Starts the workers (the caller starts informers first, and calls this on becoming leader). */
   start(): void {
     this.queue.start();
+    this.#qos.resume();
     if (this.#sweep) {
       const delay = this.#o.orphanSweep?.startDelayMs ?? 0;
       if (delay > 0) this.queue.addAfter(SWEEP_KEY, delay);
@@ -260,6 +275,7 @@ export class ProvisionController {
     };
     claims.on('add', onClaim);
     claims.on('update', onClaim);
+    claims.on('update', (pvc, old) => this.#qos.claimChanged(pvc, old));
     claims.on('delete', (pvc) => {
       const uid = pvc.metadata?.uid;
       if (!uid) return;
@@ -328,7 +344,9 @@ export class ProvisionController {
       this.#d.recorder.record(subjectOf(cm, 'ConfigMap'), 'Warning', 'InvalidTemplates', msg);
       return;
     }
+    const before = this.#templates;
     this.#templates = r.set;
+    this.#qos.templatesChanged(before, r.set, cm);
     this.#d.metrics.templatesValid.set(1);
     this.#d.metrics.templatesLoaded.set(r.set.templates.size);
     this.#log.info('AppTemplates loaded', { configMap: where, templates: [...r.set.templates.keys()] });
@@ -355,6 +373,7 @@ export class ProvisionController {
     if (key.startsWith(VOLUME_KEY)) return this.#reclaim.sync(key.slice(VOLUME_KEY.length));
     if (key.startsWith(RESIZE)) return this.#resizer.sync(key.slice(RESIZE.length));
     if (key === SWEEP_KEY && this.#sweep) return this.#sweep.run();
+    if (key.startsWith(QOS_KEY)) return this.#qos.sync(key.slice(QOS_KEY.length));
     return { kind: 'done' };
   }
 

@@ -8,7 +8,7 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { isDateraConflict, isDateraNotFound } from '../datera/errors.js';
 import { STORAGE_INSTANCE_NAME, VOLUME_NAME } from '../datera/names.js';
-import type { AppInstanceCreate, DateraApi } from '../datera/types.js';
+import type { AppInstanceCreate, DateraApi, PerformancePolicy } from '../datera/types.js';
 import type { InformerLike } from '../kube/informer.js';
 import type { Logger } from '../observability/logger.js';
 import type { TemplateSet } from './app-templates.js';
@@ -18,7 +18,7 @@ import { FinalError, type DeleteResult, type ExpandRequest, type ExpandResult, t
 import { pvCapacityGiB, sameQos } from './resize.js';
 import { parseQuantity } from './quantity.js';
 import { appInstanceRequest, type VolumeParams } from './request.js';
-import { FLEX_DRIVER, MD, buildVolume, deletableBy, metadataIsOurs, ownershipMetadata } from './volume.js';
+import { FLEX_DRIVER, MD, buildVolume, deletableBy, metadataIsOurs, normalPolicy, ownershipMetadata } from './volume.js';
 
 interface DateraProvisionerDeps {
   /** The name recorded on what this provisioner makes. */
@@ -104,6 +104,8 @@ export class DateraProvisioner implements VolumeProvisioner {
       endpoint: conn.endpoint,
       tenant: conn.tenant,
       secretRef: conn.secretRef,
+      // What the create decided; a clone copies its source's policy, a Datera-side template its own.
+      performancePolicy: source || volume.dateraTemplate ? undefined : volume.qos,
     });
     return { pv, sizeGiB: volume.sizeGiB, template: volume.template ?? '' };
   }
@@ -165,6 +167,17 @@ export class DateraProvisioner implements VolumeProvisioner {
     if (!md || md[MD.reclaimPolicy] === 'Retain') return;
     if (!deletableBy(md, this.#deleterOf(pv)).ok) return;
     await conn.client.putMetadata(ai, { [MD.reclaimPolicy]: 'Retain' });
+  }
+
+  async readPerformancePolicy(pv: V1PersistentVolume): Promise<PerformancePolicy> {
+    const conn = await this.#d.connections.forVolume(pv);
+    const ai = await conn.client.getAppInstance(this.storageName(pv));
+    return normalPolicy(ai.storage_instances?.[0]?.volumes?.[0]?.performance_policy);
+  }
+
+  async setPerformancePolicy(pv: V1PersistentVolume, policy: PerformancePolicy): Promise<void> {
+    const conn = await this.#d.connections.forVolume(pv);
+    await conn.client.setPerformancePolicy(this.storageName(pv), STORAGE_INSTANCE_NAME, VOLUME_NAME, normalPolicy(policy));
   }
 
   /** Who asks to delete a PV's app instance: its metadata must name them. */

@@ -291,6 +291,7 @@ const OVERRIDE_ANNOTATION_PREFIX = 'datera.io/';
 export const TEMPLATE_KEYS = [
   'name', 'description', 'replicas', 'placement', 'ipPool', 'tenant', 'qos', 'snapshotPolicies', 'fsType',
   'defaultSize', 'minSize', 'maxSize', 'dateraTemplate', 'disableTemplateOverride', 'overridable', 'qosOverrideMax',
+  'applyToExisting',
 ] as const;
 
 /**

@@ -100,4 +100,12 @@ export interface VolumeProvisioner {
   expand(pv: V1PersistentVolume, req: ExpandRequest): Promise<ExpandResult>;
   /** Records on the storage that it is retained (a Delete PV edited to Retain), if it is provably this PV's. */
   markRetained(pv: V1PersistentVolume): Promise<void>;
+  /** The performance limits the storage behind one of our PVs has now (non-zero keys only; {} = unlimited). */
+  readPerformancePolicy(pv: V1PersistentVolume): Promise<PerformancePolicy>;
+  /**
+   * Makes the storage's performance limits exactly `policy` (absent keys unlimited), through the
+   * connection the PV records. Changes nothing else of the volume. Idempotent; throws when the
+   * storage refuses or cannot be reached.
+   */
+  setPerformancePolicy(pv: V1PersistentVolume, policy: PerformancePolicy): Promise<void>;
 }

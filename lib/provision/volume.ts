@@ -2,6 +2,7 @@
 // The PersistentVolume we write for a provisioned claim. Pure: no I/O.
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { STORAGE_INSTANCE_NAME, VOLUME_NAME } from '../datera/names.js';
+import type { PerformancePolicy } from '../datera/types.js';
 import { Ann, PV_FINALIZER } from './claim.js';
 import type { VolumeParams } from './request.js';
 
@@ -20,6 +21,8 @@ export interface BuildVolumeInput {
   tenant: string;
   /** Credentials Secret (type datera/iscsi) kubelet passes to the driver on mount. */
   secretRef: { name: string; namespace: string };
+  /** The performance policy the create sent, recorded on the PV; absent when the create did not decide it (a clone, a Datera-side template). */
+  performancePolicy?: PerformancePolicy | undefined;
 }
 
 /**
@@ -63,6 +66,7 @@ export function buildVolume(i: BuildVolumeInput): V1PersistentVolume {
         [Ann.provisionedBy]: i.provisionerName,
         [Ann.appInstance]: v.appInstanceName,
         ...(v.template ? { [Ann.template]: v.template } : {}),
+        ...(i.performancePolicy ? { [Ann.performancePolicy]: encodePolicy(i.performancePolicy) } : {}),
       },
       ...(i.reclaimPolicy === 'Delete' ? { finalizers: [PV_FINALIZER] } : {}),
     },
@@ -89,6 +93,36 @@ export function buildVolume(i: BuildVolumeInput): V1PersistentVolume {
       },
     },
   };
+}
+
+export const POLICY_KEYS = ['total_iops_max', 'read_iops_max', 'write_iops_max', 'total_bandwidth_max', 'read_bandwidth_max', 'write_bandwidth_max'] as const;
+
+/** A performance policy reduced to its limits: non-zero keys only, in one order (0 or absent = unlimited). */
+export function normalPolicy(p: PerformancePolicy | undefined): PerformancePolicy {
+  const out: PerformancePolicy = {};
+  for (const k of POLICY_KEYS) {
+    const v = p?.[k];
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) out[k] = v;
+  }
+  return out;
+}
+
+/** The value of the PV annotation Ann.performancePolicy: JSON of the non-zero limits, in one order. */
+export function encodePolicy(p: PerformancePolicy): string {
+  return JSON.stringify(normalPolicy(p));
+}
+
+/** Reads Ann.performancePolicy back; undefined when absent or not what encodePolicy writes (then the storage is asked). */
+export function decodePolicy(text: string | undefined): PerformancePolicy | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+    const p = normalPolicy(v as PerformancePolicy);
+    return encodePolicy(p) === text ? p : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
