@@ -32,7 +32,7 @@ export const ResizeStatus = {
 } as const;
 
 /** Claim condition types of a resize (core/v1 PersistentVolumeClaimConditionType). */
-export const ResizeCondition = {
+const ResizeCondition = {
   resizing: 'Resizing',
   fsResizePending: 'FileSystemResizePending',
   controllerError: 'ControllerResizeError',
