@@ -184,6 +184,48 @@ describe('real nodes: pods on Datera volumes (make cluster)', function () {
     expect(c.kubectl(['get', 'pv', pv, '-o', 'jsonpath={.spec.capacity.storage}']).trim()).to.equal('2Gi');
   });
 
+  it('a template QoS edit changes existing volumes only with applyToExisting: [qos] (performance policy read back from the simulator)', async function () {
+    const cmArgs = ['-n', 'datera-system', 'get', 'configmap', 'datera-templates', '-o', 'jsonpath={.data.templates\\.yaml}'];
+    const original = c.kubectl(cmArgs);
+    const setTemplates = (text: string) =>
+      c.kubectl(['-n', 'datera-system', 'patch', 'configmap', 'datera-templates', '--type=merge', '-p', JSON.stringify({ data: { 'templates.yaml': text } })]);
+    const withQos = (iops: number, optIn: boolean) =>
+      `${original.trimEnd()}\n  - name: e2eqos\n    replicas: 1\n    qos: { totalIopsMax: ${iops} }\n${optIn ? '    applyToExisting: [qos]\n' : ''}`;
+    const policy = (claimName: string): Record<string, number> | undefined => {
+      const pv = claimField(claimName, '.spec.volumeName');
+      const state = JSON.parse(execFileSync('curl', ['-fsS', `${c.simUrl}/_sim/state`], { encoding: 'utf8', maxBuffer: 64 << 20 })) as {
+        tenants?: Record<string, { name: string; storage_instances?: { volumes?: { performance_policy?: Record<string, number> }[] }[] }[]>;
+      };
+      for (const list of Object.values(state.tenants ?? {})) {
+        const ai = list.find((a) => a.name === pv);
+        if (ai) return ai.storage_instances?.[0]?.volumes?.[0]?.performance_policy;
+      }
+      throw new Error(`no app instance ${pv} in the simulator`);
+    };
+    const cmEvents = () => eventsOf(c, 'datera-templates', 'datera-system');
+    try {
+      setTemplates(withQos(1000, false));
+      c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'e2e-qos' }, provisioner: 'datera.io/provisioner-datera', parameters: { template: 'e2eqos' } }));
+      claim('qos', { storageClassName: 'e2e-qos' });
+      await bound('qos');
+      expect(policy('qos')).to.include({ total_iops_max: 1000 });
+
+      // Without opt-in: the edit is reported on the ConfigMap and the volume keeps 1000.
+      setTemplates(withQos(2000, false));
+      await waitFor('VolumeSettingNotApplied on the templates ConfigMap', () => cmEvents().includes('template "e2eqos" changed qos'), 60_000);
+      expect(policy('qos')).to.include({ total_iops_max: 1000 });
+
+      // With opt-in: the volume follows, with one QoSUpdated event on its claim.
+      setTemplates(withQos(3000, true));
+      await waitFor('performance policy 3000', () => policy('qos')?.total_iops_max === 3000, 60_000);
+      await waitFor('QoSUpdated event', () => eventsOf(c, 'qos', ns).includes('QoSUpdated'), 30_000);
+      expect(eventsOf(c, 'qos', ns)).to.include('totalIopsMax 1000 -> 3000');
+    } finally {
+      setTemplates(original);
+      c.tryKubectl(['delete', 'storageclass', 'e2e-qos']);
+    }
+  });
+
   it('deleting the pod unmounts and logs out: no loop device is left on the volume and Datera lists no active initiator', async function () {
     claim('logout');
     await bound('logout');
