@@ -213,6 +213,19 @@ describe('resizer: volume expansion against the simulator', function () {
     expect(h.events.slice(before).map((e) => e.reason)).to.deep.equal(['FileSystemResizeRequired']);
   });
 
+  it('never shrinks: a Datera volume already larger than asked (grown out of band) stays as it is, and the PV takes its size', async () => {
+    const pv = await provisioned('data', '2Gi');
+    const name = pv.metadata!.name!;
+    await fx.direct.resizeVolume(name, 'storage-1', 'volume-1', 12);
+    fx.sim.clearCalls();
+    await ask('data', '10Gi');
+    expect(resizePuts()).to.deep.equal([]);
+    expect(volumeOf(name).size).to.equal(12);
+    expect(h.volumes.get(name)!.spec!.capacity).to.deep.equal({ storage: '12Gi' });
+    expect(claim('data').status!.allocatedResources).to.deep.equal({ storage: '12Gi' });
+    expect(claim('data').status!.allocatedResourceStatuses).to.deep.equal({ storage: 'NodeResizePending' });
+  });
+
   it('refuses to resize an app instance that is not provably this PV (metadata of another claim): nothing resized', async () => {
     const pv = await provisioned('data', '2Gi');
     await fx.direct.putMetadata(pv.metadata!.name!, { 'k8s-claim-uid': 'someone-else' });
