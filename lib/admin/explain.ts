@@ -113,8 +113,8 @@ interface SettingRow extends SettingSource {
 }
 
 export interface Explanation {
-  /** `provision`: exit 0; `refuse`: exit 1. */
-  verdict: 'provision' | 'refuse';
+  /** `provision`: exit 0; `refuse` (a ProvisioningFailed event) and `ignore` (the class is another provisioner's): exit 1. */
+  verdict: 'provision' | 'refuse' | 'ignore';
   claim: { namespace: string; name: string; uid: string; from: string };
   storageClass: { name: string; provisioner: string; from: string };
   templates: { from: string; names: string[] } | null;
@@ -340,6 +340,16 @@ async function explain(
     storageClass: { name: className, provisioner: sc.provisioner, from: classFrom },
     templates: templatesInfo,
   };
+  if (!names.has(sc.provisioner)) {
+    const served = [...names].join(', ');
+    problems.push({
+      origin: 'class',
+      parameter: 'provisioner',
+      message: `StorageClass "${className}" has provisioner "${sc.provisioner}", and this provisioner serves only ${served} (--provisioner-name, --extra-provisioner-names): the claim is left to "${sc.provisioner}"`,
+      allowed: served,
+    });
+    return { verdict: 'ignore', ...base, problems, notes };
+  }
   const decision = decideClaim(pvc, { names, legacyAlphaClasses: {}, getClass: (n) => (n === className ? sc : undefined) });
   let pvClassName = className;
   if (decision.action === 'refuse') problems.push({ origin: 'claim', message: decision.message });
@@ -460,8 +470,12 @@ function asText(x: Explanation): string {
   out.push(`StorageClass:  ${x.storageClass.name} (provisioner ${x.storageClass.provisioner}, from ${x.storageClass.from})`);
   out.push(`AppTemplates:  ${x.templates ? `${x.templates.names.length > 0 ? x.templates.names.join(', ') : '(none)'} from ${x.templates.from}` : 'not read (the class names no template)'}`);
   out.push('');
-  if (x.verdict === 'refuse') {
-    out.push(`The claim would be REFUSED (event ProvisioningFailed); ${x.problems.length} problem(s):`);
+  if (x.verdict !== 'provision') {
+    out.push(
+      x.verdict === 'refuse'
+        ? `The claim would be REFUSED (event ProvisioningFailed); ${x.problems.length} problem(s):`
+        : 'The claim would NOT be provisioned by this provisioner (no event):',
+    );
     for (const p of x.problems) out.push(`  - [${p.origin}] ${p.message}${p.allowed !== undefined && !p.message.includes(p.allowed) ? ` (allowed: ${p.allowed})` : ''}`);
   } else {
     out.push('The claim would be provisioned.');
