@@ -3,7 +3,8 @@
 // The provisioner process: run() puts the parts from lib/wiring.ts together (config -> client ->
 // caches -> health -> cluster id -> controller -> leader lease) and main() owns the process
 // (arguments, exit codes, signals).
-import { isCommand, processIo, runCommand } from './admin/commands.js';
+import { processIo } from './admin/command.js';
+import { isCommand, runCommand } from './admin/commands.js';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { helpOrVersion } from './config-doc.js';
 import type { LeaderElector } from './kube/lease.js';

@@ -1,50 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 // The admin commands of the provisioner binary: `datera-provisioner <command> [flags]`. Owns the
-// registry (one line per command, loaded only when run, so the provisioner itself evaluates none
-// of them), the dispatch from argv, and the exit-code contract every command keeps:
-//   0 done (nothing to report), 1 the command found what it looks for (a refused claim, invalid
-//   templates, an orphan...), 2 usage: bad flags or unreadable input. Without a command word the
-//   binary is the provisioner, with its flags unchanged (lib/main.ts).
-import { readFileSync } from 'node:fs';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { loadKubeConfig } from '../kube/kubeconfig.js';
-
-/** Exit codes shared by every command. */
-export const EXIT = { ok: 0, found: 1, usage: 2 } as const;
-
-/** What a command may touch; tests inject every part. */
-export interface CommandIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  env: NodeJS.ProcessEnv;
-  /** Reads a file as UTF-8; throws (ENOENT...) like fs.readFileSync. */
-  readFile(path: string): string;
-  /**
-   * The Kubernetes configuration as the provisioner finds it (`--kubeconfig`, $KUBECONFIG,
-   * in-cluster, ~/.kube/config). Called only by commands that need the cluster, and only then.
-   */
-  kubeConfig(kubeconfig: string | undefined): KubeConfig;
-}
-
-/** A command's module: its `--help` text and its body, which returns the exit code. */
-export interface CommandModule {
-  /** Usage, flags and examples; printed for `--help`/`-h`. */
-  help: string;
-  /** Runs with the arguments after the command word; never throws for bad input (exit 2 instead). */
-  run(argv: string[], io: CommandIo): Promise<number>;
-}
+// registry (an import and one line per command), the dispatch from argv, `--help` per command,
+// and the error for an unknown command. Without a command word the binary is the provisioner,
+// with its flags unchanged (lib/main.ts). Commands are imported statically: a dynamic import()
+// makes esbuild wrap the command's whole import graph, which drags client-node's generated
+// models into dist/provisioner.mjs (spec/bundle.spec.ts); their modules have no start-up work.
+import { EXIT, type CommandIo, type CommandModule } from './command.js';
+import { command as explain } from './explain.js';
+import { command as validateTemplates } from './validate-templates.js';
 
 interface CommandEntry {
   name: string;
-  /** One line for the command list. */
+  /** One line for the command list (keep `--help` lines within 100 columns). */
   summary: string;
-  load: () => Promise<{ command: CommandModule }>;
+  command: CommandModule;
 }
 
-/** The commands, in the order `--help` lists them. Add one with a single line here. */
+/** The commands, in the order `--help` lists them. */
 const COMMANDS: readonly CommandEntry[] = [
-  { name: 'explain', summary: 'the Datera request and PV a claim would get, and where each setting came from', load: () => import('./explain.js') },
-  { name: 'validate-templates', summary: 'check AppTemplates files offline, as the provisioner checks its ConfigMap', load: () => import('./validate-templates.js') },
+  { name: 'explain', summary: 'the Datera request and PV a claim would get, and where each setting came from', command: explain },
+  { name: 'validate-templates', summary: 'check AppTemplates files offline, as the provisioner checks its ConfigMap', command: validateTemplates },
 ];
 
 /** The command list, for the provisioner's `--help` and for errors. */
@@ -60,7 +35,7 @@ export function isCommand(argv: readonly string[]): boolean {
 }
 
 /** `--help` or `-h` anywhere before a `--`. */
-export function wantsHelp(argv: readonly string[]): boolean {
+function wantsHelp(argv: readonly string[]): boolean {
   const end = argv.indexOf('--');
   return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h' || a === '--help=true');
 }
@@ -76,21 +51,9 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
     io.stderr(`datera-provisioner: unknown command "${name ?? ''}"; the commands are:\n${commandList()}\nWithout a command it runs the provisioner (see --help).\n`);
     return EXIT.usage;
   }
-  const { command } = await entry.load();
   if (wantsHelp(rest)) {
-    io.stdout(command.help);
+    io.stdout(entry.command.help);
     return EXIT.ok;
   }
-  return command.run(rest, io);
-}
-
-/** The real process: its streams and environment, the file system, the provisioner's kubeconfig search. */
-export function processIo(): CommandIo {
-  return {
-    stdout: (t) => void process.stdout.write(t),
-    stderr: (t) => void process.stderr.write(t),
-    env: process.env,
-    readFile: (path) => readFileSync(path, 'utf8'),
-    kubeConfig: (kubeconfig) => loadKubeConfig({ kubeconfig }),
-  };
+  return entry.command.run(rest, io);
 }

@@ -24,7 +24,7 @@ import { parseQuantity } from '../provision/quantity.js';
 import type { Origin, SettingSource, VolumeParams } from '../provision/request.js';
 import { buildVolume } from '../provision/volume.js';
 import { optionsHelp, parseCommandArgs, resolveSettings, settingOptions, type OptionSpec } from './args.js';
-import { EXIT, type CommandIo, type CommandModule } from './commands.js';
+import { EXIT, type CommandIo, type CommandModule } from './command.js';
 import { pickObject, readDocuments, templatesTextOf } from './inputs.js';
 
 /** Provisioner settings explain reads like the provisioner (flags, environment, config file). */
@@ -112,7 +112,7 @@ interface SettingRow extends SettingSource {
   unsent?: string;
 }
 
-export interface Explanation {
+interface Explanation {
   /** `provision`: exit 0; `refuse` (a ProvisioningFailed event) and `ignore` (the class is another provisioner's): exit 1. */
   verdict: 'provision' | 'refuse' | 'ignore';
   claim: { namespace: string; name: string; uid: string; from: string };

@@ -6,7 +6,7 @@
 import { dump } from 'js-yaml';
 import { parseTemplates } from '../provision/app-templates.js';
 import { optionsHelp, parseCommandArgs, type OptionSpec } from './args.js';
-import { EXIT, type CommandIo, type CommandModule } from './commands.js';
+import { EXIT, type CommandIo, type CommandModule } from './command.js';
 import { templatesTextOf } from './inputs.js';
 import { SETTINGS } from '../config-flags.js';
 

@@ -131,7 +131,7 @@ export interface SettingSource {
  * `template`, `secretName` and `secretNamespace` when the class names them. Informational: the
  * request and the PV never depend on it.
  */
-export type SettingSources = Partial<Record<keyof Settings | 'size' | 'template' | 'secretName' | 'secretNamespace', SettingSource>>;
+type SettingSources = Partial<Record<keyof Settings | 'size' | 'template' | 'secretName' | 'secretNamespace', SettingSource>>;
 
 export type Translation = { ok: true; request: AppInstanceCreate; volume: VolumeParams; sources: SettingSources } | { ok: false; error: ParameterError };
 
