@@ -22,6 +22,7 @@ import { provisionSecretRef } from '../provision/credentials.js';
 import { translateClaim } from '../provision/datera-provisioner.js';
 import { parseQuantity } from '../provision/quantity.js';
 import type { Origin, SettingSource, VolumeParams } from '../provision/request.js';
+import { FIELDS, type ScalarField } from '../provision/parameters.js';
 import { buildVolume } from '../provision/volume.js';
 import { optionsHelp, parseCommandArgs, resolveSettings, settingOptions, type OptionSpec } from './args.js';
 import { EXIT, type CommandIo, type CommandModule } from './command.js';
@@ -438,14 +439,34 @@ function settingRows(
     if (k === 'defaultSizeGiB') return `${String(src.value)}Gi`;
     return src.value;
   };
-  const order = ['size', 'template', 'dateraTemplate', 'disableTemplateOverride', 'replicas', 'placementMode', 'placementPolicy', 'ipPool', 'fsType', 'tenant'];
+  const order = ['size', 'defaultSizeGiB', 'template', 'dateraTemplate', 'disableTemplateOverride', 'replicas', 'placementMode', 'placementPolicy', 'ipPool', 'fsType', 'tenant'];
   const keys = [...order.filter((k) => sources[k] !== undefined), ...Object.keys(sources).filter((k) => !order.includes(k) && sources[k] !== undefined)];
   for (const k of keys) {
     const src = sources[k]!;
-    const row: SettingRow = { setting: k, value: valueOf(k, src), origin: src.origin, desc: src.desc, ...(src.param !== undefined ? { param: src.param } : {}) };
+    // Named as in templates.yaml and in `datera.io/<key>` annotations.
+    const setting = k in FIELDS ? FIELDS[k as ScalarField].key : k;
+    const row: SettingRow = { setting, value: valueOf(k, src), origin: src.origin, desc: src.desc, ...(src.param !== undefined ? { param: src.param } : {}) };
     if (volume.dateraTemplate !== undefined && DECIDED_BY_DATERA_TEMPLATE.has(k)) row.unsent = `not sent: Datera template "${volume.dateraTemplate}" decides it`;
     if (k === 'defaultSizeGiB' && sources.size?.origin === 'claim') row.unsent = 'unused: the claim requests a size';
     rows.push(row);
+  }
+  // A per-GiB limit combines with the absolute one: say which of the two the request carries.
+  if (volume.dateraTemplate === undefined) {
+    for (const [abs, perGiB, key] of [['totalIopsMax', 'iopsPerGiB', 'total_iops_max'], ['totalBandwidthMax', 'bandwidthPerGiB', 'total_bandwidth_max']] as const) {
+      const per = sources[perGiB];
+      if (per === undefined || !per.value) continue;
+      const a = sources[abs];
+      const scaled = Number(per.value) * volume.sizeGiB;
+      const capped = a !== undefined && Number(a.value) > 0 && Number(a.value) <= scaled;
+      const by = capped ? a! : per;
+      const formula = `qos.${perGiB} ${String(per.value)} x ${volume.sizeGiB}Gi = ${scaled}`;
+      rows.push({
+        setting: `performance_policy.${key}`,
+        value: volume.qos[key],
+        origin: by.origin,
+        desc: a !== undefined && Number(a.value) > 0 ? `min(qos.${abs} ${String(a.value)}, ${formula})` : formula,
+      });
+    }
   }
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) rows.push({ setting: k, ...v });
   return rows;

@@ -65,7 +65,7 @@ describe('e2e: explain reads its inputs from a real control plane', function () 
       storage_instances: [{ name: 'storage-1', volumes: [{ name: 'volume-1', size: 3, replica_count: 1, placement_mode: 'all_flash', performance_policy: { total_iops_max: 5000 } }] }],
     });
     const rows = Object.fromEntries((x.settings as Array<{ setting: string; origin: string }>).map((r) => [r.setting, r.origin]));
-    expect(rows).to.include({ size: 'claim', replicas: 'claim', placementMode: 'template', template: 'class', reclaimPolicy: 'class' });
+    expect(rows).to.include({ size: 'claim', replicas: 'claim', 'placement.mode': 'template', template: 'class', reclaimPolicy: 'class' });
     expect(x.persistentVolume.spec.claimRef).to.include({ namespace: ns, name: 'db', uid });
     expect(x.persistentVolume.spec.flexVolume.secretRef).to.deep.equal({ name: 'datera-credentials', namespace: ns });
 
