@@ -360,16 +360,8 @@ async function explain(
 
   const pvName = pvNameFor(pvc);
   const defaultFsType = setting<string>('defaultFsType');
-  let tr = translateClaim({ claim: pvc, pvName, className, storageClass: sc, templates, defaultFsType });
-  if (!tr.ok && tr.error.parameter === 'accessModes' && problems.some((p) => p.origin === 'claim' && p.message.includes('access mode'))) {
-    // decideClaim said so already; look past it for the request's own problems.
-    tr = translateClaim({ claim: { ...pvc, spec: { ...pvc.spec, accessModes: ['ReadWriteOnce'] } }, pvName, className, storageClass: sc, templates, defaultFsType });
-  }
-  if (!tr.ok) {
-    const e = tr.error;
-    problems.push({ origin: originOfParameter(e.parameter), message: e.message, parameter: e.parameter, ...(e.allowed !== undefined ? { allowed: e.allowed } : {}) });
-    notes.push('the request translation stops at its first problem: fix it and explain again to see whether more follow');
-  }
+  const tr = translateClaim({ claim: pvc, pvName, className, storageClass: sc, templates, defaultFsType });
+  if (!tr.ok) problems.push(...translationProblems(pvc, sc, { pvName, className, templates, defaultFsType }, problems, notes));
   if (problems.length > 0 || !tr.ok) return { verdict: 'refuse', ...base, problems, notes };
 
   // --- the connection and the PV (as DateraConnections.forProvision would choose, without reading the Secret)
@@ -408,6 +400,45 @@ async function explain(
     problems,
     notes,
   };
+}
+
+/**
+ * Every problem of the request translation explain can find. appInstanceRequest stops at its first
+ * problem; when that problem is one StorageClass parameter (other than the template reference)
+ * or one claim annotation, it is set aside (the parameter or annotation removed from a copy) and
+ * the translation runs again, so that independent problems are all listed. Anything else (a
+ * missing template, a size, the PV name) ends the search, with a note. Access modes decideClaim
+ * already refused are set aside the same way, without a second problem.
+ */
+function translationProblems(
+  pvc: V1PersistentVolumeClaim,
+  sc: V1StorageClass,
+  fixed: { pvName: string; className: string; templates: TemplateSet; defaultFsType: string },
+  already: readonly Problem[],
+  notes: string[],
+): Problem[] {
+  const out: Problem[] = [];
+  const parameters = { ...sc.parameters };
+  const annotations = { ...pvc.metadata?.annotations };
+  let accessModes = pvc.spec?.accessModes ?? [];
+  for (let round = 0; round < 50; round++) {
+    const claim = { ...pvc, metadata: { ...pvc.metadata, annotations }, spec: { ...pvc.spec, accessModes } };
+    const tr = translateClaim({ ...fixed, claim, storageClass: { ...sc, parameters } });
+    if (tr.ok) return out;
+    const e = tr.error;
+    if (e.parameter === 'accessModes' && already.some((p) => p.origin === 'claim' && p.message.includes('access mode'))) {
+      accessModes = ['ReadWriteOnce'];
+      continue;
+    }
+    out.push({ origin: originOfParameter(e.parameter), message: e.message, parameter: e.parameter, ...(e.allowed !== undefined ? { allowed: e.allowed } : {}) });
+    if (e.parameter in annotations) delete annotations[e.parameter];
+    else if (e.parameter in parameters && e.parameter !== 'template' && e.parameter !== 'appTemplate') delete parameters[e.parameter];
+    else {
+      notes.push('the request translation stops at this kind of problem: fix it and explain again to see whether more follow');
+      return out;
+    }
+  }
+  return out;
 }
 
 function claimSummary(pvc: V1PersistentVolumeClaim, from: string): Explanation['claim'] {

@@ -242,7 +242,22 @@ describe('admin/explain: in-process, every input from files', () => {
     expect(x.problems.map((p: { origin: string }) => p.origin)).to.deep.equal(['claim', 'claim']);
     expect(x.problems[0].message).to.include('claim selector (spec.selector) is not supported');
     expect(x.problems[1]).to.include({ parameter: 'datera.io/qos.totalIopsMax', allowed: '1..20000' });
-    expect(x.notes.join('\n')).to.include('stops at its first problem');
+    expect(x.notes.join('\n')).not.to.include('stops');
+  });
+
+  it('independent class-parameter and annotation problems are all listed; a problem it cannot set aside (the size) ends the list with a note', async () => {
+    const cls = CLASS.replace('replica_count: "2"', 'replica_count: "9"\n  maxiops: "5"\n  placement_mode: warp');
+    const c = captureIo();
+    const code = await runCommand(
+      ['explain', '--class-file', file('sc.yaml', cls), '--templates-file', file('t.yaml', TEMPLATES), '--size', '5Gi', '--annotation', 'datera.io/fsType=ext4', '--annotation', 'datera.io/replicas=0', '-o', 'json'],
+      c.io,
+    );
+    expect(code).to.equal(1);
+    const x = JSON.parse(c.out());
+    expect(x.problems.map((p: { parameter: string }) => p.parameter)).to.have.members(['replica_count', 'maxiops', 'placement_mode', 'datera.io/fsType', 'datera.io/replicas', 'resources.requests.storage']);
+    expect(x.problems.at(-1).message).to.include('below minSize 10Gi of template "fast"');
+    expect(x.problems.map((p: { origin: string }) => p.origin).sort()).to.deep.equal(['claim', 'claim', 'claim', 'class', 'class', 'class']);
+    expect(x.notes.join('\n')).to.include('the request translation stops at this kind of problem');
   });
 
   it('an unsupported access mode is reported once, and the translation is still checked past it', async () => {
