@@ -86,12 +86,29 @@ export function parseCommandArgs(argv: readonly string[], options: readonly Opti
   return out;
 }
 
-/** The flags part of a `--help` text. */
+const HELP_WIDTH = 100;
+const HELP_INDENT = '        ';
+
+/** `text` in lines of at most HELP_WIDTH columns after HELP_INDENT (a longer word gets a line of its own). */
+function wrapped(text: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && HELP_INDENT.length + line.length + 1 + word.length > HELP_WIDTH) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.map((l) => HELP_INDENT + l).join('\n');
+}
+
+/** The flags part of a `--help` text, within 100 columns. */
 export function optionsHelp(options: readonly OptionSpec[]): string {
   return options
     .map((o) => {
       const names = `${o.short ? `-${o.short}, ` : ''}--${o.name}${o.kind === 'bool' ? '' : ` ${o.valueName ?? 'VALUE'}`}`;
-      return `  ${names}\n        ${o.help}${o.kind === 'multi' ? ' (repeatable)' : ''}`;
+      return `  ${names}\n${wrapped(`${o.help}${o.kind === 'multi' ? ' (repeatable)' : ''}`)}`;
     })
     .join('\n');
 }

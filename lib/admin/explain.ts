@@ -91,9 +91,10 @@ Examples:
   # a change under review, entirely offline: nothing is read from any cluster
   datera-provisioner explain --class-file sc.yaml --templates-file manifests/base/templates.yaml \\
       --claim-file pvc.yaml -o json | jq .request
-  # the same, with the values of a running provisioner's Deployment
+  # offline too, with the settings of a particular provisioner deployment
   datera-provisioner explain --class-file sc.yaml --templates-file cm.yaml --size 1Ti \\
-      --provisioner-name datera.io/provisioner-datera --default-fs-type ext4 --datera-endpoint 10.0.0.5:7718
+      --provisioner-name datera.io/provisioner-datera --default-fs-type ext4 \\
+      --datera-endpoint 10.0.0.5:7718
 `;
 
 /** One problem the claim would be refused for, with the layer at fault. */

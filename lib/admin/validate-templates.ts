@@ -19,7 +19,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: 'quiet', short: 'q', kind: 'bool', help: 'print problems only, nothing for a valid file' },
 ];
 
-const HELP = `datera-provisioner validate-templates: check AppTemplates offline, as the provisioner checks its ConfigMap
+const HELP = `datera-provisioner validate-templates: check AppTemplates offline, as the provisioner does
 
 Usage: datera-provisioner validate-templates [flags] FILE...
 
@@ -43,7 +43,8 @@ Examples:
   # a pre-commit hook or CI step over every templates file, machine-readable
   datera-provisioner validate-templates -o json config/templates.yaml overlays/*/templates.yaml
   # the live ConfigMap, before editing it
-  kubectl -n datera-system get configmap datera-templates -o yaml > cm.yaml && datera-provisioner validate-templates cm.yaml
+  kubectl -n datera-system get configmap datera-templates -o yaml > cm.yaml
+  datera-provisioner validate-templates cm.yaml
 `;
 
 interface FileResult {

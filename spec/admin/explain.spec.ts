@@ -330,6 +330,7 @@ describe('admin/explain: in-process, every input from files', () => {
     expect(await runCommand(['explain', '--help'], h.io)).to.equal(0);
     expect(h.out()).to.include('Examples:');
     expect(h.out()).to.include('--class-file FILE');
+    for (const line of h.out().split('\n')) expect(line.length, line).to.be.at.most(100);
     const u = captureIo();
     expect(await runCommand(['explian'], u.io)).to.equal(2);
     expect(u.err()).to.include('unknown command "explian"');

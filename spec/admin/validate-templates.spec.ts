@@ -136,6 +136,14 @@ describe('admin/validate-templates', () => {
     expect(c.out()).to.match(/templates.yaml is not valid YAML: .* at line \d+, column \d+/);
   });
 
+  it('--help prints usage and examples within 100 columns and exits 0', async () => {
+    const c = captureIo();
+    expect(await runCommand(['validate-templates', '-h'], c.io)).to.equal(0);
+    expect(c.out()).to.include('Examples:');
+    expect(c.out()).to.include('--key KEY');
+    for (const line of c.out().split('\n')) expect(line.length, line).to.be.at.most(100);
+  });
+
   it('usage errors and unreadable files exit 2', async () => {
     const none = captureIo();
     expect(await runCommand(['validate-templates'], none.io)).to.equal(2);
