@@ -371,8 +371,10 @@ async function explain(
   const secretRef = provisionSecretRef(volume, defaultSecret, namespace);
   const ownSecret = !volume.secretName;
   const endpointSetting = setting<string>('datera.endpoint');
-  const endpoint = ownSecret ? endpointSetting || '(the "server" of Secret ' + `${secretRef.namespace}/${secretRef.name})` : `(the "server" of Secret ${secretRef.namespace}/${secretRef.name})`;
-  const tenant = volume.tenant ?? (ownSecret ? setting<string>('datera.tenant') : `(the "tenant" of Secret ${secretRef.namespace}/${secretRef.name}, else ${setting<string>('datera.tenant')})`);
+  // A class Secret's `server` and `tenant` win, falling back to the provisioner's (credentials.ts).
+  const secretId = `Secret ${secretRef.namespace}/${secretRef.name}`;
+  const endpoint = ownSecret && endpointSetting ? endpointSetting : `(the "server" of ${secretId}${!ownSecret && endpointSetting ? `, else ${endpointSetting}` : ''})`;
+  const tenant = volume.tenant ?? (ownSecret ? setting<string>('datera.tenant') : `(the "tenant" of ${secretId}, else ${setting<string>('datera.tenant')})`);
   if (ownSecret && !endpointSetting) notes.push('no Datera endpoint given (--datera-endpoint, DAT_MGMT or the server file): the PV shows a placeholder');
   if (!ownSecret) notes.push(`the class names Secret ${secretRef.namespace}/${secretRef.name}: its "server" (and "tenant") decide the endpoint at provision time; explain never reads Secrets`);
   const reclaimPolicy = sc.reclaimPolicy ?? 'Delete';

@@ -306,6 +306,37 @@ describe('admin/explain: in-process, every input from files', () => {
     expect(replicas.unsent).to.equal('not sent: Datera template "basic_small" decides it');
   });
 
+  it("a class secretName: the PV's secretRef is that Secret in the provisioner's namespace, and the endpoint a placeholder (no Secret is read)", async () => {
+    const c = captureIo();
+    const cls = CLASS.replace('replica_count: "2"', 'secretName: team-b');
+    const code = await runCommand(['explain', '--class-file', file('sc.yaml', cls), '--templates-file', file('t.yaml', TEMPLATES), '--size', '20Gi', '--namespace', 'storage', '--datera-endpoint', '10.0.0.5:7718', '-o', 'json'], c.io);
+    expect(code).to.equal(0);
+    const x = JSON.parse(c.out());
+    expect(x.persistentVolume.spec.flexVolume.secretRef).to.deep.equal({ name: 'team-b', namespace: 'storage' });
+    expect(x.persistentVolume.spec.flexVolume.options.backstoreServer).to.equal('(the "server" of Secret storage/team-b, else 10.0.0.5:7718)');
+    const secret = x.settings.find((r: { setting: string }) => r.setting === 'secretRef');
+    expect(secret).to.include({ value: 'storage/team-b', origin: 'class' });
+    expect(x.notes.join('\n')).to.include('explain never reads Secrets');
+  });
+
+  it('provisioner settings are read like the provisioner reads them: config file < environment < flags', async () => {
+    const config = file('provisioner.yaml', 'provisionerName: example.com/datera\ndefaultFsType: ext4\ndatera: { tenant: /root/from-file }\nworkers: 4\n');
+    const cls = CLASS.replace('datera.io/provisioner-datera', 'example.com/datera');
+    const args = ['explain', '--config', config, '--class-file', file('sc.yaml', cls), '--templates-file', file('t.yaml', TEMPLATES), '--size', '20Gi', '-o', 'json'];
+    const fromFile = captureIo();
+    expect(await runCommand(args, fromFile.io)).to.equal(0);
+    const x = JSON.parse(fromFile.out());
+    expect(x.persistentVolume.metadata.annotations['pv.kubernetes.io/provisioned-by']).to.equal('example.com/datera');
+    expect(x.persistentVolume.spec.flexVolume).to.include({ fsType: 'ext4' });
+    expect(x.tenant).to.equal('/root/from-file');
+    const fromEnv = captureIo(undefined, { DAT_TENANT: '/root/from-env' });
+    expect(await runCommand(args, fromEnv.io)).to.equal(0);
+    expect(JSON.parse(fromEnv.out()).tenant).to.equal('/root/from-env');
+    const fromFlag = captureIo(undefined, { DAT_TENANT: '/root/from-env' });
+    expect(await runCommand([...args, '--datera-tenant', '/root/from-flag'], fromFlag.io)).to.equal(0);
+    expect(JSON.parse(fromFlag.out()).tenant).to.equal('/root/from-flag');
+  });
+
   it('usage errors exit 2 and name every bad flag at once', async () => {
     const c = captureIo();
     const code = await runCommand(['explain', '--size', 'ten', '--annotation', 'novalue', '--bogus', '-o', 'xml'], c.io);
