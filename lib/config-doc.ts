@@ -3,6 +3,7 @@
 // configuration table between the config-table markers. No effects: the provisioner imports it.
 // After changing the table, run `npx tsx lib/config-readme.ts` in the source tree to rewrite
 // README.md (`--check`: exit 1 when README differs); spec/config-doc.spec.ts fails while they differ.
+import { commandList } from './admin/commands.js';
 import { readCommandLine } from './config-argv.js';
 import { ALIASES, CREDENTIAL_ENV, CONFIG_FILE_ENV, SETTINGS, aliasKind, formatDuration, type Kind, type Setting } from './config-flags.js';
 import { VERSION } from './version.js';
@@ -51,6 +52,10 @@ export function helpText(): string {
   return `datera-provisioner ${VERSION}: dynamic provisioner of Datera volumes (flexVolume datera/iscsi)
 
 Usage: datera-provisioner [--config FILE] [--flag value | --flag=value ...]
+       datera-provisioner COMMAND [flags]   (datera-provisioner COMMAND --help)
+
+Commands (without one, the provisioner runs):
+${commandList()}
 
 Sources, later ones win: defaults < config file < environment < flags. Durations: 500ms, 2s,
 1m30s, 2h45m, or a number of milliseconds. Booleans: true/false, 1/0, yes/no; a boolean flag

@@ -3,6 +3,8 @@
 // The provisioner process: run() puts the parts from lib/wiring.ts together (config -> client ->
 // caches -> health -> cluster id -> controller -> leader lease) and main() owns the process
 // (arguments, exit codes, signals).
+import { processIo } from './admin/command.js';
+import { isCommand, runCommand } from './admin/commands.js';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { helpOrVersion } from './config-doc.js';
 import type { LeaderElector } from './kube/lease.js';
@@ -105,7 +107,13 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
 }
 
 async function main(): Promise<void> {
-  const info = helpOrVersion(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (isCommand(argv)) {
+    // An admin command (lib/admin/commands.ts), not the provisioner: exit once its output is written.
+    process.exitCode = await runCommand(argv, processIo());
+    return;
+  }
+  const info = helpOrVersion(argv);
   if (info !== undefined) {
     process.stdout.write(info);
     return;

@@ -81,6 +81,14 @@ export interface ConnectionsOptions {
   secretTtlMs?: number;
 }
 
+/**
+ * The credentials Secret a new volume uses: the class's `secretName` (in `secretNamespace`, else
+ * the provisioner's own namespace, never the claim's), or the provisioner's own Secret.
+ */
+export function provisionSecretRef(cls: { secretName?: string | undefined; secretNamespace?: string | undefined }, defaultSecret: SecretRef, homeNamespace: string): SecretRef {
+  return cls.secretName ? { name: cls.secretName, namespace: cls.secretNamespace ?? homeNamespace } : { ...defaultSecret };
+}
+
 export class DateraConnections {
   readonly #o: ConnectionsOptions;
   readonly #clients: LRUCache<string, DateraApi & { close?: () => Promise<void> }>;
@@ -164,9 +172,7 @@ export class DateraConnections {
    * and ignored): a claim author must not be able to choose the Datera server.
    */
   async forProvision(opts: { secretName?: string | undefined; secretNamespace?: string | undefined; tenant?: string | undefined; claimNamespace?: string }): Promise<Connection> {
-    const ref: SecretRef = opts.secretName
-      ? { name: opts.secretName, namespace: opts.secretNamespace ?? this.homeNamespace }
-      : { ...this.#o.defaultSecret };
+    const ref = provisionSecretRef(opts, this.#o.defaultSecret, this.homeNamespace);
     const c = await this.#credentials(ref);
     const tenant = opts.tenant ?? c.tenant;
     return { client: this.#client({ ...c, tenant }), endpoint: c.endpoint, tenant, secretRef: ref };

@@ -5,7 +5,7 @@
 // metadata names this claim (or is empty: our attempt stopped before tagging it); nothing is
 // deleted or marked unless its metadata names this provisioner, this cluster and this PV or claim.
 // Kubernetes writes, events, metrics and retries stay with the controller.
-import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { isDateraConflict, isDateraNotFound } from '../datera/errors.js';
 import { STORAGE_INSTANCE_NAME, VOLUME_NAME } from '../datera/names.js';
 import type { AppInstanceCreate, DateraApi, PerformancePolicy } from '../datera/types.js';
@@ -17,7 +17,7 @@ import type { DateraConnections } from './credentials.js';
 import { FinalError, type DeleteResult, type ExpandRequest, type ExpandResult, type ProvisionRequest, type ProvisionResult, type VolumeProvisioner } from './provisioner.js';
 import { pvCapacityGiB, sameQos } from './resize.js';
 import { parseQuantity } from './quantity.js';
-import { appInstanceRequest, type VolumeParams } from './request.js';
+import { appInstanceRequest, type Translation, type VolumeParams } from './request.js';
 import { FLEX_DRIVER, MD, buildVolume, deletableBy, metadataIsOurs, normalPolicy, ownershipMetadata } from './volume.js';
 
 interface DateraProvisionerDeps {
@@ -61,21 +61,7 @@ export class DateraProvisioner implements VolumeProvisioner {
     const { claim: pvc, pvName, className, storageClass } = req;
     const uid = pvc.metadata!.uid!;
     const source = pvc.spec?.dataSourceRef?.kind ?? pvc.spec?.dataSource?.kind ?? '';
-    const tr = appInstanceRequest({
-      pvName,
-      className,
-      parameters: storageClass.parameters ?? {},
-      claim: {
-        namespace: pvc.metadata!.namespace!,
-        name: pvc.metadata!.name!,
-        uid,
-        annotations: pvc.metadata?.annotations ?? {},
-        ...(requestedStorage(pvc) !== undefined ? { requestBytes: parseQuantity(requestedStorage(pvc)!) ?? -1n } : {}),
-        accessModes: pvc.spec?.accessModes ?? [],
-      },
-      templates: this.#d.templates(),
-      defaults: { fsType: this.#d.defaultFsType },
-    });
+    const tr = translateClaim({ claim: pvc, pvName, className, storageClass, templates: this.#d.templates(), defaultFsType: this.#d.defaultFsType });
     if (!tr.ok) throw new FinalError(`invalid parameter: ${tr.error.message}`);
     let request: AppInstanceCreate = tr.request;
     let volume: VolumeParams = tr.volume;
@@ -260,6 +246,32 @@ export class DateraProvisioner implements VolumeProvisioner {
     const vol = ai.storage_instances?.[0]?.volumes?.[0];
     if (vol && vol.size < sizeGiB) await client.resizeVolume(name, STORAGE_INSTANCE_NAME, VOLUME_NAME, sizeGiB);
   }
+}
+
+/**
+ * The create request and PV parameters for a claim, exactly as provision() computes them before a
+ * clone replaces the request: the claim's annotations, size and access modes, the class's
+ * parameters, the templates and the provisioner's default fsType. Pure (`datera-provisioner
+ * explain` prints its result).
+ */
+export function translateClaim(a: { claim: V1PersistentVolumeClaim; pvName: string; className: string; storageClass: V1StorageClass; templates: TemplateSet; defaultFsType: string }): Translation {
+  const pvc = a.claim;
+  const size = requestedStorage(pvc);
+  return appInstanceRequest({
+    pvName: a.pvName,
+    className: a.className,
+    parameters: a.storageClass.parameters ?? {},
+    claim: {
+      namespace: pvc.metadata!.namespace!,
+      name: pvc.metadata!.name!,
+      uid: pvc.metadata!.uid!,
+      annotations: pvc.metadata?.annotations ?? {},
+      ...(size !== undefined ? { requestBytes: parseQuantity(size) ?? -1n } : {}),
+      accessModes: pvc.spec?.accessModes ?? [],
+    },
+    templates: a.templates,
+    defaults: { fsType: a.defaultFsType },
+  });
 }
 
 /** Offline (force) then delete; "not found" at either step means already gone. Shared with the orphan sweep. */

@@ -111,7 +111,29 @@ export interface VolumeParams {
   qos: PerformancePolicy;
 }
 
-export type Translation = { ok: true; request: AppInstanceCreate; volume: VolumeParams } | { ok: false; error: ParameterError };
+/** Which precedence layer (see PRECEDENCE above) decided a setting; `provisioner` is layer 2. */
+export type Origin = 'default' | 'provisioner' | 'template' | 'class' | 'claim';
+
+/** Where one setting of a Translation came from: the layer, and the key, parameter, annotation or field in it. */
+export interface SettingSource {
+  origin: Origin;
+  /** Reads as a noun, as in error messages: `template "fast" key replicas`, `built-in default`. */
+  desc: string;
+  /** The template key, class parameter, annotation or claim field, as the user wrote it; absent for defaults. */
+  param?: string;
+  /** The value that layer gave it (`size`: the provisioned whole GiB). */
+  value?: unknown;
+}
+
+/**
+ * Per setting, the layer that decided it: every Settings key some layer set (including those a
+ * Datera-side template leaves unsent), plus `size` (the claim's request or the default size),
+ * `template`, `secretName` and `secretNamespace` when the class names them. Informational: the
+ * request and the PV never depend on it.
+ */
+type SettingSources = Partial<Record<keyof Settings | 'size' | 'template' | 'secretName' | 'secretNamespace', SettingSource>>;
+
+export type Translation = { ok: true; request: AppInstanceCreate; volume: VolumeParams; sources: SettingSources } | { ok: false; error: ParameterError };
 
 const SIZE_FIELD = 'resources.requests.storage';
 
@@ -128,7 +150,7 @@ export function appInstanceRequest(input: TranslateInput): Translation {
   }
 }
 
-function translate(input: TranslateInput): { request: AppInstanceCreate; volume: VolumeParams } {
+function translate(input: TranslateInput): { request: AppInstanceCreate; volume: VolumeParams; sources: SettingSources } {
   const { pvName, className, claim } = input;
   const claimRef = `claim "${claim.namespace}/${claim.name}"`;
 
@@ -154,6 +176,7 @@ function translate(input: TranslateInput): { request: AppInstanceCreate; volume:
   // Layers 1-2: built-in and controller defaults.
   const layers: Layer[] = [{ settings: { replicas: DEFAULT_REPLICAS, fsType: DEFAULT_FS_TYPE }, sources: {} }];
   layers.push(controllerDefaults(input.defaults));
+  const origins: Origin[] = ['default', 'provisioner'];
 
   // Layer 4 is parsed first: it names the template of layer 3.
   const cls = parseClassParameters(className, input.parameters ?? {});
@@ -173,11 +196,14 @@ function translate(input: TranslateInput): { request: AppInstanceCreate; volume:
       );
     }
     layers.push(templateLayer(template));
+    origins.push('template');
   }
   layers.push(cls);
+  origins.push('class');
   const overrides = parseClaimOverrides(claim.annotations ?? {}, template, className);
   checkQosOverrides(overrides, merge(layers), template);
   layers.push(overrides);
+  origins.push('claim');
 
   const { settings, sources } = merge(layers);
   recheck(settings, sources);
@@ -231,7 +257,33 @@ function translate(input: TranslateInput): { request: AppInstanceCreate; volume:
   setIf(volume, 'secretName', cls.secretName);
   setIf(volume, 'secretNamespace', cls.secretNamespace);
 
-  return { request: buildRequest(pvName, sizeGiB, settings, volume), volume };
+  const from = settingSources(layers, origins);
+  const sizeFrom: SettingSource =
+    claim.requestBytes !== undefined
+      ? { origin: 'claim', desc: `${claimRef} field ${SIZE_FIELD}`, param: SIZE_FIELD }
+      : (from.defaultSizeGiB ?? { origin: 'default', desc: 'built-in default size' });
+  from.size = { ...sizeFrom, value: sizeGiB };
+  const byClass = (param: string, value: string): SettingSource => ({ origin: 'class', desc: `StorageClass "${className}" parameter "${param}"`, param, value });
+  if (cls.template !== undefined) from.template = byClass(cls.template.param, cls.template.name);
+  if (cls.secretName !== undefined) from.secretName = byClass('secretName', cls.secretName);
+  if (cls.secretNamespace !== undefined) from.secretNamespace = byClass('secretNamespace', cls.secretNamespace);
+
+  return { request: buildRequest(pvName, sizeGiB, settings, volume), volume, sources: from };
+}
+
+/** The layer that set each setting last, as merge() decides it; `origins[i]` names layer i. */
+function settingSources(layers: readonly Layer[], origins: readonly Origin[]): SettingSources {
+  const out: SettingSources = {};
+  layers.forEach((layer, index) => {
+    const origin = origins[index]!;
+    for (const [k, v] of Object.entries(layer.settings) as [keyof Settings, unknown][]) {
+      if (v === undefined) continue;
+      const src = layer.sources[k];
+      if (src !== undefined) out[k] = { origin, desc: src.desc, param: src.param, value: v };
+      else out[k] = { origin, desc: origin === 'default' ? 'built-in default' : `provisioner default ${k}`, value: v };
+    }
+  });
+  return out;
 }
 
 /**
