@@ -563,12 +563,12 @@ function foreignReason(md: Record<string, string>, why: string, names: ReadonlyS
 }
 
 function sortReport(r: AuditReport): void {
-  const by = <T>(key: (x: T) => string) => (a: T, b: T) => key(a).localeCompare(key(b));
-  r.tenants.sort(by((t) => `${t.endpoint}|${t.tenant}`));
-  r.orphans.sort(by((o) => `${o.tenant}|${o.appInstance}`));
+  const by = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+  r.tenants.sort(by((t) => `${t.endpoint}\0${t.tenant}`));
+  r.orphans.sort(by((o) => `${o.tenant}\0${o.appInstance}`));
   r.missing.sort(by((m) => m.pv));
-  r.drift.sort(by((d) => `${d.pv}|${d.field}`));
-  r.foreign.sort(by((f) => `${f.tenant}|${f.appInstance}`));
+  r.drift.sort(by((d) => `${d.pv}\0${d.field}`));
+  r.foreign.sort(by((f) => `${f.tenant}\0${f.appInstance}`));
 }
 
 /** Runs `fn` over `items`, at most `limit` at once. */
