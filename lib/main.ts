@@ -3,7 +3,7 @@
 // The provisioner process: run() puts the parts from lib/wiring.ts together (config -> client ->
 // caches -> health -> cluster id -> controller -> leader lease) and main() owns the process
 // (arguments, exit codes, signals).
-import { run as audit } from './admin/audit.js';
+import { command as audit } from './admin/audit.js';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { helpOrVersion } from './config-doc.js';
 import type { LeaderElector } from './kube/lease.js';
@@ -108,7 +108,7 @@ export async function run(config: Config, logger: Logger, hooks: RunHooks = {}):
 async function main(): Promise<void> {
   // Admin subcommands (local registration; the subcommand dispatcher of lib/admin replaces it on merge).
   if (process.argv[2] === 'audit') {
-    process.exitCode = await audit(process.argv.slice(3), { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t), env: process.env });
+    process.exitCode = await audit.run(process.argv.slice(3), { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t), env: process.env });
     return;
   }
   const info = helpOrVersion(process.argv.slice(2));

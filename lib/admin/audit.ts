@@ -19,16 +19,19 @@ import { parseTemplates, type TemplateSet } from '../provision/app-templates.js'
 import { dateraConnections, kubeClient, resolveClusterId } from '../wiring.js';
 import { Audit, formatAge, hasFindings, type AuditReport, type ClusterView } from './audit-scan.js';
 
-/** Where a command writes; injectable for tests. */
-export interface CommandIo {
+/**
+ * What the command uses of its surroundings: the part of the admin commands' CommandIo
+ * (lib/admin/commands.ts) it needs; the Kubernetes client is the provisioner's own (wiring.ts).
+ */
+interface AuditIo {
   stdout(text: string): void;
   stderr(text: string): void;
   env: NodeJS.ProcessEnv;
 }
 
-export const EXIT_CLEAN = 0;
-export const EXIT_FINDINGS = 1;
-export const EXIT_ERROR = 2;
+const EXIT_CLEAN = 0;
+const EXIT_FINDINGS = 1;
+const EXIT_ERROR = 2;
 
 /** Below this, --older-than would race claims being provisioned (the sweep's grace has the same floor). */
 const MIN_OLDER_THAN_MS = 60_000;
@@ -136,8 +139,8 @@ function readArgs(argv: readonly string[]): AuditArgs {
   return a;
 }
 
-/** The command: parses argv, audits, prints, returns the exit code. Never throws. */
-export async function run(argv: readonly string[], io: CommandIo): Promise<number> {
+/** The command: parses argv, audits, prints, returns the exit code. Never throws for bad input or unreachable servers. */
+async function run(argv: readonly string[], io: AuditIo): Promise<number> {
   const args = readArgs(argv);
   if (args.help) {
     io.stdout(HELP);
@@ -257,3 +260,6 @@ function renderTable(r: AuditReport, args: AuditArgs): string {
   for (const e of r.errors) out.push(`error: ${e.where}: ${e.message}\n`);
   return out.join('');
 }
+
+/** The command as the admin command registry (lib/admin/commands.ts) loads it. */
+export const command = { help: HELP, run: (argv: string[], io: AuditIo): Promise<number> => run(argv, io) };

@@ -5,7 +5,7 @@
 // The command line (help, flag problems, exit code 2) without any server.
 import { expect } from 'chai';
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
-import { run, type CommandIo } from '../../lib/admin/audit.js';
+import { command } from '../../lib/admin/audit.js';
 import { Audit, formatAge, hasFindings, type AuditReport, type ClusterView } from '../../lib/admin/audit-scan.js';
 import { DateraClient } from '../../lib/datera/client.js';
 import { nullLogger } from '../../lib/observability/logger.js';
@@ -286,13 +286,13 @@ describe('datera-provisioner audit', function () {
   describe('command line', () => {
     const io = () => {
       const out = { stdout: '', stderr: '' };
-      const x: CommandIo = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), env: {} };
+      const x: Parameters<typeof command.run>[1] = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), env: {} };
       return { out, io: x };
     };
 
     it('--help prints the usage with examples and exit codes, exit 0', async () => {
       const { out, io: x } = io();
-      expect(await run(['--help'], x)).to.equal(0);
+      expect(await command.run(['--help'], x)).to.equal(0);
       expect(out.stdout).to.match(/^Usage: datera-provisioner audit/);
       expect(out.stdout).to.include('--delete-orphans --older-than 24h --yes');
       expect(out.stdout).to.match(/Exit codes: 0 clean; 1 findings/);
@@ -300,7 +300,7 @@ describe('datera-provisioner audit', function () {
 
     it('bad flags: every problem at once, naming the flag, exit 2, nothing on stdout', async () => {
       const { out, io: x } = io();
-      const code = await run(['-o', 'yaml', '--older-than', '30s', '--yes', '--datera-endpoint', 'h:7717', '--bogus'], x);
+      const code = await command.run(['-o', 'yaml', '--older-than', '30s', '--yes', '--datera-endpoint', 'h:7717', '--bogus'], x);
       expect(code).to.equal(2);
       expect(out.stdout).to.equal('');
       for (const p of [
@@ -316,13 +316,13 @@ describe('datera-provisioner audit', function () {
 
     it('--delete-orphans needs --older-than; --older-than takes days', async () => {
       const a = io();
-      expect(await run(['--delete-orphans'], a.io)).to.equal(2);
+      expect(await command.run(['--delete-orphans'], a.io)).to.equal(2);
       expect(a.out.stderr).to.include('--delete-orphans needs --older-than');
       const b = io();
-      expect(await run(['--delete-orphans', '--older-than=7d', '--older-than-x'], b.io)).to.equal(2);
+      expect(await command.run(['--delete-orphans', '--older-than=7d', '--older-than-x'], b.io)).to.equal(2);
       expect(b.out.stderr).to.not.include('--older-than:');
       const c = io();
-      expect(await run(['--delete-orphans', '--older-than', 'soon'], c.io)).to.equal(2);
+      expect(await command.run(['--delete-orphans', '--older-than', 'soon'], c.io)).to.equal(2);
       expect(c.out.stderr).to.include('--older-than: expected a duration such as 24h, 90m or 7d, got "soon"');
     });
   });
