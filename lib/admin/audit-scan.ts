@@ -47,7 +47,7 @@ export interface ClusterView {
   readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
 }
 
-export interface Orphan {
+interface Orphan {
   endpoint: string;
   tenant: string;
   appInstance: string;
@@ -63,7 +63,7 @@ export interface Orphan {
   retained: boolean;
 }
 
-export interface MissingAppInstance {
+interface MissingAppInstance {
   pv: string;
   appInstance: string;
   endpoint: string;
@@ -87,7 +87,7 @@ export interface Drift {
   expected: string;
 }
 
-export interface Foreign {
+interface Foreign {
   endpoint: string;
   tenant: string;
   appInstance: string;
@@ -99,12 +99,12 @@ export interface Foreign {
   claim: string;
 }
 
-export interface AuditProblem {
+interface AuditProblem {
   where: string;
   message: string;
 }
 
-export interface Deletion {
+interface Deletion {
   endpoint: string;
   tenant: string;
   appInstance: string;

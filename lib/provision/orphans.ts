@@ -97,7 +97,7 @@ export interface OrphanSweepDeps {
 }
 
 /** One (Secret, tenant) or PV connection the cluster uses, opened on demand. */
-export interface Target {
+interface Target {
   label: string;
   resolve: () => Promise<Connection>;
 }
@@ -140,7 +140,7 @@ export function sweepTargets(d: Pick<OrphanSweepDeps, 'provisionerNames' | 'name
 }
 
 /** Tagged, and the tag names another provisioner or another cluster (never changes to ours). */
-export function taggedByOthers(md: Record<string, string>, provisionerNames: ReadonlySet<string>, clusterId: string): boolean {
+function taggedByOthers(md: Record<string, string>, provisionerNames: ReadonlySet<string>, clusterId: string): boolean {
   const by = md[MD.provisioner];
   if (!by) return false;
   if (!provisionerNames.has(by)) return true;
