@@ -256,6 +256,27 @@ describe('datera-provisioner audit', function () {
       expect(names('/root/team-a')).to.include('pvc-sub');
     });
 
+    it('audits only the credentials\' tenant and its sub-tenants: with credentials for /root/team-a, /root is not looked at', async () => {
+      const scoped = new DateraConnections({
+        defaults: { endpoint: fx.url, username: 'admin', password: 'secret_pw1', tenant: '/root/team-a', apiVersion: '2.2', insecureSkipTlsVerify: false, requestTimeoutMs: 2000, deadlineMs: 1500, connections: 8 },
+        defaultSecret: { name: 'datera-credentials', namespace: 'datera-system' },
+        readSecret: async () => undefined,
+        makeClient: (c) => new DateraClient({ ...c, requestTimeoutMs: 2000, deadlineMs: 1500, retryBaseMs: 10, retryMaxMs: 50 }),
+        logger: nullLogger(),
+      });
+      const sub = new DateraClient({ endpoint: fx.url, username: 'admin', password: 'secret_pw1', tenant: '/root/team-a/dev' });
+      try {
+        await sub.createAppInstance(body('pvc-dev', 1, 2));
+        await sub.putMetadata('pvc-dev', md('pvc-dev'));
+        const r = await new Audit({ ...cluster(), volumes: [], claims: [] }, { connections: scoped, now: () => NOW }).run();
+        expect(r.tenants.map((t) => t.tenant)).to.deep.equal(['/root/team-a', '/root/team-a/dev']);
+        expect(r.orphans.map((o) => `${o.tenant} ${o.appInstance}`)).to.deep.equal(['/root/team-a pvc-sub', '/root/team-a/dev pvc-dev']);
+      } finally {
+        await sub.close();
+        await scoped.close();
+      }
+    });
+
     it('a tenant that cannot be listed is an error (the audit is incomplete), the other tenants are still audited', async () => {
       const failing = new Audit(
         cluster(),
