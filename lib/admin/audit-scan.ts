@@ -39,8 +39,12 @@ export interface ClusterView {
   claims: V1PersistentVolumeClaim[];
   classes: V1StorageClass[];
   templates: TemplateSet;
-  /** False when the template ConfigMap is invalid: drift is then not checked (what the provisioner uses is unknown). */
-  templatesValid: boolean;
+  /**
+   * Why the template ConfigMap is unusable (invalid, or without the templates key), else undefined.
+   * Drift is then not checked (the provisioner keeps its last good templates, which the audit cannot
+   * see) and the audit is incomplete.
+   */
+  templatesProblem?: string;
   /** The PV now, or undefined when it does not exist. Throws when it cannot tell. */
   readVolume(name: string): Promise<V1PersistentVolume | undefined>;
   /** The claim now, or undefined when it does not exist. Throws when it cannot tell. */
@@ -177,6 +181,7 @@ export class Audit {
       errors: [],
       notes: [],
     };
+    if (c.templatesProblem !== undefined) report.errors.push({ where: 'AppTemplates', message: `${c.templatesProblem}; drift not checked` });
     const conns = await this.#connections(report);
     const listings = new Map<string, Map<string, AppInstance>>();
     const ours = this.#ourVolumes();
@@ -375,7 +380,7 @@ export class Audit {
         });
         continue;
       }
-      if (this.#c.templatesValid) for (const d of this.#drift(pv, ai)) report.drift.push({ pv: name, appInstance: aiName, endpoint: conn.endpoint, tenant: conn.tenant, claim, ...d });
+      if (this.#c.templatesProblem === undefined) for (const d of this.#drift(pv, ai)) report.drift.push({ pv: name, appInstance: aiName, endpoint: conn.endpoint, tenant: conn.tenant, claim, ...d });
     }
   }
 

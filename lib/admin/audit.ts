@@ -193,14 +193,16 @@ async function readCluster(config: Config, rest: KubeRest): Promise<ClusterView>
       .then((c) => c as V1ConfigMap)
       .catch((e: unknown) => (isKubeNotFound(e) ? undefined : Promise.reject(e))),
   ]);
+  // As the controller reads it: no ConfigMap is no templates; an invalid one leaves the provisioner on its last good set.
   let templates: TemplateSet = { templates: new Map() };
-  let templatesValid = true;
+  let templatesProblem: string | undefined;
+  const where = `ConfigMap ${config.namespace}/${config.templatesConfigMap}`;
   const text = cm?.data?.[config.templatesKey];
   if (text !== undefined) {
     const parsed = parseTemplates(text);
     if (parsed.ok) templates = parsed.set;
-    else templatesValid = false;
-  } else if (cm) templatesValid = false;
+    else templatesProblem = `the AppTemplates in ${where} are invalid (${parsed.errors.join('; ')})`;
+  } else if (cm) templatesProblem = `${where} has no key "${config.templatesKey}"`;
   return {
     provisionerNames: new Set([config.provisionerName, ...config.extraProvisionerNames]),
     clusterId,
@@ -210,7 +212,7 @@ async function readCluster(config: Config, rest: KubeRest): Promise<ClusterView>
     claims: claims.items,
     classes: classes.items,
     templates,
-    templatesValid,
+    ...(templatesProblem !== undefined ? { templatesProblem } : {}),
     readVolume: (name) => rest.readPersistentVolume({ name }).catch((e: unknown) => (isKubeNotFound(e) ? undefined : Promise.reject(e))),
     readClaim: (namespace, name) =>
       rest.readNamespacedPersistentVolumeClaim({ name, namespace }).catch((e: unknown) => (isKubeNotFound(e) ? undefined : Promise.reject(e))),

@@ -113,7 +113,6 @@ describe('datera-provisioner audit', function () {
       claims,
       classes,
       templates: TEMPLATES.set,
-      templatesValid: true,
       readVolume: async (name) => liveVolumes.get(name),
       readClaim: async (ns, name) => claims.find((c) => c.metadata!.namespace === ns && c.metadata!.name === name),
     });
@@ -156,6 +155,13 @@ describe('datera-provisioner audit', function () {
       const after = (await new Audit({ ...cluster(), templates: t.set }, { connections, now: () => NOW }).run()).drift.filter((d) => d.pv === 'pvc-ok');
       expect(before.map((d) => [d.field, d.actual, d.expected])).to.deep.equal([['qos.total_iops_max', '500', '1000']]);
       expect(after).to.deep.equal([]);
+    });
+
+    it('with an unusable template ConfigMap drift is not checked and the audit says it is incomplete', async () => {
+      const r = await new Audit({ ...cluster(), templatesProblem: 'ConfigMap datera-system/datera-templates has no key "templates.yaml"' }, { connections, now: () => NOW }).run();
+      expect(r.drift).to.deep.equal([]);
+      expect(r.errors).to.deep.equal([{ where: 'AppTemplates', message: 'ConfigMap datera-system/datera-templates has no key "templates.yaml"; drift not checked' }]);
+      expect(r.orphans.length, 'the rest is still audited').to.equal(4);
     });
 
     it('lists app instances of other clusters and provisioners, untagged ones and ones without a cluster id as foreign', async () => {
