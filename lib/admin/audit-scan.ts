@@ -270,16 +270,24 @@ export class Audit {
     return [...out.values()];
   }
 
-  /** Every app instance of one tenant, page by page (progress after each page). */
+  /**
+   * Every app instance of one tenant, page by page (progress after each page) until a short page:
+   * a missing total_count must not end the listing early. A page that repeats a name already
+   * listed (a server ignoring offset) ends it too.
+   */
   async #list(conn: Connection): Promise<AppInstance[]> {
     const size = this.#o.pageSize ?? 100;
     const all: AppInstance[] = [];
-    for (;;) {
+    const names = new Set<string>();
+    for (let pages = 0; pages < MAX_PAGES; pages++) {
       const page = await conn.client.listAppInstances({ limit: size, offset: all.length });
-      all.push(...page.data);
+      const fresh = page.data.filter((ai) => !names.has(ai.name));
+      for (const ai of fresh) names.add(ai.name);
+      all.push(...fresh);
       this.#progress(`tenant ${conn.tenant} at ${conn.endpoint}: ${all.length}${page.total > all.length ? ` of ${page.total}` : ''} app instances listed`);
-      if (page.data.length === 0 || all.length >= page.total || page.data.length < size) return all;
+      if (page.data.length < size || fresh.length < page.data.length) break;
     }
+    return all;
   }
 
   /** App instances no PV names: orphans of this cluster, foreign ones, or on their way (a claim exists). */
@@ -516,6 +524,9 @@ export class Audit {
     return may.ok ? undefined : may.reason;
   }
 }
+
+/** Stop listing a tenant after this many pages, whatever the server says. */
+const MAX_PAGES = 10_000;
 
 const QOS_FIELDS: ReadonlyArray<keyof PerformancePolicy> = ['total_iops_max', 'read_iops_max', 'write_iops_max', 'total_bandwidth_max', 'read_bandwidth_max', 'write_bandwidth_max'];
 

@@ -199,6 +199,30 @@ describe('datera-provisioner audit', function () {
       ]);
     });
 
+    it('follows pages to the short one when the server sends no total_count, and stops on a server that ignores offset', async () => {
+      const wrapped = (change: (p: Awaited<ReturnType<DateraClient['listAppInstances']>>, offset: number) => typeof p) => ({
+        forProvision: async (o: Parameters<DateraConnections['forProvision']>[0]) => {
+          const c = await connections.forProvision(o);
+          const list = c.client.listAppInstances.bind(c.client);
+          return { ...c, client: Object.assign(Object.create(c.client) as DateraClient, { listAppInstances: async (q: { limit?: number; offset?: number }) => change(await list(q), q.offset ?? 0) }) };
+        },
+        forVolume: (p: V1PersistentVolume) => connections.forVolume(p),
+      });
+      const noTotal = await new Audit(cluster(), { connections: wrapped((p, offset) => ({ ...p, total: offset + p.data.length })), now: () => NOW, pageSize: 3 }).run();
+      expect(noTotal.tenants.find((t) => t.tenant === '/root')!.appInstances).to.equal(9);
+      const calls: number[] = [];
+      const ignoresOffset = await new Audit(cluster(), {
+        connections: wrapped((p, offset) => {
+          calls.push(offset);
+          return { ...p, data: fx.sim.appInstances('/root').slice(0, 3).map((ai) => ({ ...ai, storage_instances: [] }) as unknown as (typeof p.data)[number]) };
+        }),
+        now: () => NOW,
+        pageSize: 3,
+      }).run();
+      expect(ignoresOffset.tenants.find((t) => t.tenant === '/root')!.appInstances).to.equal(3);
+      expect(calls, 'offsets asked of /root, then of /root/team-a: the second page of each repeats the first').to.deep.equal([0, 3, 0, 3]);
+    });
+
     it('--delete-orphans without --yes deletes nothing and says which orphans it would delete (old enough, not retained)', async () => {
       const a = audit();
       const r = await a.run();
