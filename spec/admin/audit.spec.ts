@@ -199,6 +199,32 @@ describe('datera-provisioner audit', function () {
       ]);
     });
 
+    it('reports progress every 100 metadata reads', async () => {
+      const lines: string[] = [];
+      const many = Array.from({ length: 250 }, (_, i) => ({ name: `manual-${i}` }));
+      const r = await new Audit({ ...cluster(), volumes: [] }, {
+        connections: {
+          forProvision: async (o) => {
+            const c = await connections.forProvision(o);
+            const fake = {
+              listAppInstances: async (q: { offset?: number }) => ({ data: c.tenant === '/root' && (q.offset ?? 0) === 0 ? many : [], total: 250, offset: q.offset ?? 0, limit: 300 }),
+              getMetadata: async () => ({}),
+            };
+            return { ...c, client: Object.assign(Object.create(c.client) as DateraClient, fake) };
+          },
+          forVolume: (p) => connections.forVolume(p),
+        },
+        progress: (l) => lines.push(l),
+        pageSize: 300,
+        now: () => NOW,
+      }).run();
+      expect(r.foreign).to.have.length(250);
+      expect(lines.filter((l) => l.includes('metadata'))).to.deep.equal([
+        'tenant /root: metadata of 100 of 250 app instances read',
+        'tenant /root: metadata of 200 of 250 app instances read',
+      ]);
+    });
+
     it('follows pages to the short one when the server sends no total_count, and stops on a server that ignores offset', async () => {
       const wrapped = (change: (p: Awaited<ReturnType<DateraClient['listAppInstances']>>, offset: number) => typeof p) => ({
         forProvision: async (o: Parameters<DateraConnections['forProvision']>[0]) => {
