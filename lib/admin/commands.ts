@@ -6,6 +6,7 @@
 // makes esbuild wrap the command's whole import graph, which drags client-node's generated
 // models into dist/provisioner.mjs (spec/bundle.spec.ts); their modules have no start-up work.
 import { EXIT, type CommandIo, type CommandModule } from './command.js';
+import { command as audit } from './audit.js';
 import { command as explain } from './explain.js';
 import { command as validateTemplates } from './validate-templates.js';
 
@@ -20,6 +21,7 @@ interface CommandEntry {
 const COMMANDS: readonly CommandEntry[] = [
   { name: 'explain', summary: 'the Datera request and PV a claim would get, and where each setting came from', command: explain },
   { name: 'validate-templates', summary: 'check AppTemplates files offline, as the provisioner checks its ConfigMap', command: validateTemplates },
+  { name: 'audit', summary: 'Datera against the cluster: orphans, missing app instances, drift, foreign volumes', command: audit },
 ];
 
 /** The command list, for the provisioner's `--help` and for errors. */

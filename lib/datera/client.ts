@@ -22,6 +22,7 @@ import type {
   Page,
   PerformancePolicy,
   SystemInfo,
+  Tenant,
   Volume,
 } from './types.js';
 import { type Logger, nullLogger } from '../observability/logger.js';
@@ -368,6 +369,11 @@ export class DateraClient implements DateraApi {
       signal: opts.signal,
     });
     return env.data as AppTemplate;
+  }
+
+  /** Every tenant the user may see (GET /tenants, all pages); not part of DateraApi: only the audit lists tenants. */
+  listTenants(opts: ListOptions = {}): Promise<Page<Tenant>> {
+    return this.list<Tenant>('/tenants', opts);
   }
 
   async getSystem(opts: CallOptions = {}): Promise<SystemInfo> {

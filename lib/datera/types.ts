@@ -114,6 +114,13 @@ export interface AppInstance {
   snapshot_policies?: SnapshotPolicy[];
 }
 
+/** An entry of `GET /tenants`: `path` is "/tenants/root/<name>", `parent_path` the parent's tenant path ("" for /root). */
+export interface Tenant {
+  path: string;
+  name: string;
+  parent_path?: string;
+}
+
 export interface Initiator {
   path: string;
   id: string;

@@ -96,9 +96,56 @@ export interface OrphanSweepDeps {
   now?: () => number;
 }
 
+/** One (Secret, tenant) or PV connection the cluster uses, opened on demand. */
 interface Target {
   label: string;
   resolve: () => Promise<Connection>;
+}
+
+/**
+ * Every (Secret, tenant) the cluster provisions through: the default; each of our classes'
+ * Secret with its tenant and the tenants templates name; and each of our PVs' own connection.
+ * Shared by the sweep and `datera-provisioner audit`, so both look in the same places.
+ */
+export function sweepTargets(d: Pick<OrphanSweepDeps, 'provisionerNames' | 'namespace' | 'connections' | 'templates'> & {
+  volumes: { list(): V1PersistentVolume[] };
+  classes: { list(): V1StorageClass[] };
+}): Target[] {
+  const out = new Map<string, Target>();
+  const addProvision = (secretName: string | undefined, secretNamespace: string | undefined, tenant: string | undefined) => {
+    const label = `secret ${secretName ? `${secretNamespace ?? d.namespace}/${secretName}` : '(default)'} tenant ${tenant ?? '(default)'}`;
+    if (!out.has(label))
+      out.set(label, { label, resolve: () => d.connections.forProvision({ secretName, secretNamespace, tenant, claimNamespace: d.namespace }) });
+  };
+  const templateTenants = [...d.templates().templates.values()].map((t) => t.tenant).filter((t): t is string => !!t);
+  const secrets = new Map<string, { name: string | undefined; namespace: string | undefined; tenants: Set<string | undefined> }>();
+  secrets.set('', { name: undefined, namespace: undefined, tenants: new Set([undefined, ...templateTenants]) });
+  for (const sc of d.classes.list()) {
+    if (!d.provisionerNames.has(sc.provisioner)) continue;
+    const p = sc.parameters ?? {};
+    const key = p.secretName ? `${p.secretNamespace ?? ''}/${p.secretName}` : '';
+    let s = secrets.get(key);
+    if (!s) secrets.set(key, (s = { name: p.secretName, namespace: p.secretNamespace, tenants: new Set([undefined, ...templateTenants]) }));
+    if (p.tenant) s.tenants.add(p.tenant);
+  }
+  for (const s of secrets.values()) for (const t of s.tenants) addProvision(s.name, s.namespace, t);
+  for (const pv of d.volumes.list()) {
+    const by = pv.metadata?.annotations?.['pv.kubernetes.io/provisioned-by'];
+    const flex = pv.spec?.flexVolume;
+    if (!by || !d.provisionerNames.has(by) || flex?.driver !== 'datera/iscsi') continue;
+    const label = `endpoint ${flex.options?.backstoreServer ?? '(default)'} tenant ${flex.options?.tenant ?? '(default)'} secret ${flex.secretRef?.namespace ?? ''}/${flex.secretRef?.name ?? ''}`;
+    if (!out.has(label)) out.set(label, { label, resolve: () => d.connections.forVolume(pv) });
+  }
+  return [...out.values()];
+}
+
+/** Tagged, and the tag names another provisioner or another cluster (never changes to ours). */
+function taggedByOthers(md: Record<string, string>, provisionerNames: ReadonlySet<string>, clusterId: string): boolean {
+  const by = md[MD.provisioner];
+  if (!by) return false;
+  if (!provisionerNames.has(by)) return true;
+  const cluster = md[MD.clusterId];
+  return cluster !== undefined && cluster !== clusterId;
 }
 
 const MAX_REMEMBERED = 100_000;
@@ -128,7 +175,7 @@ export class OrphanSweep {
     let orphans = 0;
     let listed = 0;
     const seen = new Set<string>();
-    for (const t of this.#targets()) {
+    for (const t of sweepTargets(this.#d)) {
       let conn: Connection;
       try {
         conn = await t.resolve();
@@ -153,39 +200,6 @@ export class OrphanSweep {
     this.#d.metrics.orphans.set(orphans);
     this.#d.logger.info('orphan sweep finished', { mode: this.#o.mode, tenants: seen.size, appInstances: listed, orphans, ms: Math.round(performance.now() - started) });
     return { kind: 'requeueAfter', ms: this.#o.intervalMs };
-  }
-
-  /**
-   * Every (Secret, tenant) the cluster provisions through: the default; each of our classes'
-   * Secret with its tenant and the tenants templates name; and each of our PVs' own connection.
-   */
-  #targets(): Target[] {
-    const out = new Map<string, Target>();
-    const addProvision = (secretName: string | undefined, secretNamespace: string | undefined, tenant: string | undefined) => {
-      const label = `secret ${secretName ? `${secretNamespace ?? this.#d.namespace}/${secretName}` : '(default)'} tenant ${tenant ?? '(default)'}`;
-      if (!out.has(label))
-        out.set(label, { label, resolve: () => this.#d.connections.forProvision({ secretName, secretNamespace, tenant, claimNamespace: this.#d.namespace }) });
-    };
-    const templateTenants = [...this.#d.templates().templates.values()].map((t) => t.tenant).filter((t): t is string => !!t);
-    const secrets = new Map<string, { name: string | undefined; namespace: string | undefined; tenants: Set<string | undefined> }>();
-    secrets.set('', { name: undefined, namespace: undefined, tenants: new Set([undefined, ...templateTenants]) });
-    for (const sc of this.#d.classes.list()) {
-      if (!this.#d.provisionerNames.has(sc.provisioner)) continue;
-      const p = sc.parameters ?? {};
-      const key = p.secretName ? `${p.secretNamespace ?? ''}/${p.secretName}` : '';
-      let s = secrets.get(key);
-      if (!s) secrets.set(key, (s = { name: p.secretName, namespace: p.secretNamespace, tenants: new Set([undefined, ...templateTenants]) }));
-      if (p.tenant) s.tenants.add(p.tenant);
-    }
-    for (const s of secrets.values()) for (const t of s.tenants) addProvision(s.name, s.namespace, t);
-    for (const pv of this.#d.volumes.list()) {
-      const by = pv.metadata?.annotations?.['pv.kubernetes.io/provisioned-by'];
-      const flex = pv.spec?.flexVolume;
-      if (!by || !this.#d.provisionerNames.has(by) || flex?.driver !== 'datera/iscsi') continue;
-      const label = `endpoint ${flex.options?.backstoreServer ?? '(default)'} tenant ${flex.options?.tenant ?? '(default)'} secret ${flex.secretRef?.namespace ?? ''}/${flex.secretRef?.name ?? ''}`;
-      if (!out.has(label)) out.set(label, { label, resolve: () => this.#d.connections.forVolume(pv) });
-    }
-    return [...out.values()];
   }
 
   async #sweepConnection(conn: Connection, where: string): Promise<{ orphans: number; listed: number }> {
@@ -214,7 +228,7 @@ export class OrphanSweep {
         graceMs: this.#o.graceMs,
         firstSeen: this.#firstSeen.get(key) ?? now,
       });
-      if (this.#taggedByOthers(md)) this.#foreign.add(foreignKey);
+      if (taggedByOthers(md, this.#d.provisionerNames, this.#d.clusterId)) this.#foreign.add(foreignKey);
       if (verdict.kind === 'too-young' || verdict.kind === 'orphan' || verdict.kind === 'retained') {
         live.add(key);
         if (!this.#firstSeen.has(key)) this.#firstSeen.set(key, now);
@@ -226,15 +240,6 @@ export class OrphanSweep {
     }
     for (const k of this.#firstSeen.keys()) if (k.startsWith(`${where}|`) && !live.has(k)) this.#firstSeen.delete(k);
     return { orphans, listed: page.data.length };
-  }
-
-  /** Tagged, and the tag names another provisioner or another cluster (never changes to ours). */
-  #taggedByOthers(md: Record<string, string>): boolean {
-    const by = md[MD.provisioner];
-    if (!by) return false;
-    if (!this.#d.provisionerNames.has(by)) return true;
-    const cluster = md[MD.clusterId];
-    return cluster !== undefined && cluster !== this.#d.clusterId;
   }
 
   async #act(conn: Connection, name: string, md: Record<string, string>, key: string, retained: boolean): Promise<void> {
