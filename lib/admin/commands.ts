@@ -21,7 +21,7 @@ interface CommandEntry {
 const COMMANDS: readonly CommandEntry[] = [
   { name: 'explain', summary: 'the Datera request and PV a claim would get, and where each setting came from', command: explain },
   { name: 'validate-templates', summary: 'check AppTemplates files offline, as the provisioner checks its ConfigMap', command: validateTemplates },
-  { name: 'audit', summary: 'Datera against the cluster: orphans, missing app instances, drift, foreign volumes', command: audit },
+  { name: 'audit', summary: 'Datera against the cluster: orphans, missing volumes, drift, foreign volumes', command: audit },
 ];
 
 /** The command list, for the provisioner's `--help` and for errors. */
