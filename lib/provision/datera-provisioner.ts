@@ -161,9 +161,18 @@ export class DateraProvisioner implements VolumeProvisioner {
     return normalPolicy(ai.storage_instances?.[0]?.volumes?.[0]?.performance_policy);
   }
 
+  /**
+   * Changes the performance policy of the PV's app instance, only when its metadata names this
+   * provisioner, cluster, PV and claim (as for a resize or a delete): a PV whose volumeID was edited
+   * to point at another volume never changes that volume. Not provably ours: FinalError, nothing set.
+   */
   async setPerformancePolicy(pv: V1PersistentVolume, policy: PerformancePolicy): Promise<void> {
+    const ai = this.storageName(pv);
     const conn = await this.#d.connections.forVolume(pv);
-    await conn.client.setPerformancePolicy(this.storageName(pv), STORAGE_INSTANCE_NAME, VOLUME_NAME, normalPolicy(policy));
+    const md = await conn.client.getMetadata(ai);
+    const verdict = deletableBy(md, this.#deleterOf(pv));
+    if (!verdict.ok) throw new FinalError(`Datera app instance ${ai} is not provably volume ${pv.metadata!.name!}'s (${verdict.reason}); not changing its QoS`);
+    await conn.client.setPerformancePolicy(ai, STORAGE_INSTANCE_NAME, VOLUME_NAME, normalPolicy(policy));
   }
 
   /** Who asks to delete a PV's app instance: its metadata must name them. */

@@ -32,6 +32,7 @@ import type { VolumeProvisioner } from './provisioner.js';
 import { GIB, bytesToGiBCeil, parseQuantity } from './quantity.js';
 import type { Outcome } from './queue.js';
 import { describeFailure, subjectOf } from './report.js';
+import { isFinal } from '../errors.js';
 import { appInstanceRequest } from './request.js';
 import { POLICY_KEYS, decodePolicy, encodePolicy, normalPolicy } from './volume.js';
 
@@ -521,6 +522,13 @@ export class QosUpdater {
       delete pending.notBefore; // a retry takes a new token
       const msg = describeFailure(err);
       this.#d.metrics.qosUpdateFailed.inc({ class: target.className });
+      if (isFinal(err)) {
+        // Repeating cannot succeed (e.g. the app instance is not provably this PV's): said once, not retried.
+        this.#pending.delete(pvName);
+        this.#d.recorder.record(subjectOf(claim!, 'PersistentVolumeClaim'), 'Warning', 'QoSUpdateFailed', `failed to change QoS of volume ${pvName} (${why}): ${msg}`);
+        log.warn('QoS change refused', { err: msg });
+        return { kind: 'done' };
+      }
       this.#d.recorder.record(subjectOf(claim!, 'PersistentVolumeClaim'), 'Warning', 'QoSUpdateFailed', `failed to change QoS of volume ${pvName} (${why}): ${msg}; will retry`);
       log.warn('QoS change failed; will retry', { err: msg });
       return { kind: 'retry', error: err };

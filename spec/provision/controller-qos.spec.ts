@@ -82,10 +82,12 @@ describe('provisioning controller: QoS of existing volumes', function () {
     await h.settle();
     expect(policyOf('pvc-uid-a')).to.deep.equal({ total_iops_max: 500, read_bandwidth_max: 4000 });
     expect(policyOf('pvc-uid-b')).to.deep.equal({ total_iops_max: 500, read_bandwidth_max: 4000 });
-    // Datera calls per changed volume: one read (the truth before a change), one write.
+    // Datera calls per changed volume: one read (the truth before a change), the ownership check, one write.
     expect(fx.sim.calls().filter((c) => !c.path.endsWith('/login')).map((c) => `${c.method} ${c.route}`).sort()).to.deep.equal([
       'GET /app_instances/:id',
       'GET /app_instances/:id',
+      'GET /app_instances/:id/metadata',
+      'GET /app_instances/:id/metadata',
       'PUT /app_instances/:id/storage_instances/:storage_instance_name/volumes/:volume_name/performance_policy',
       'PUT /app_instances/:id/storage_instances/:storage_instance_name/volumes/:volume_name/performance_policy',
     ]);
@@ -102,6 +104,23 @@ describe('provisioning controller: QoS of existing volumes', function () {
     ]);
     expect(await h.metrics.value('controller_persistentvolume_qos_update_total', { class: 'gold' })).to.equal(2);
     expect(h.events.filter((e) => e.kind === 'ConfigMap')).to.deep.equal([]);
+  });
+
+  it('never changes the QoS of an app instance that is not provably the PV\'s (metadata of another claim): one QoSUpdateFailed Warning, no retry, policy unchanged', async () => {
+    start();
+    await bound('a');
+    await fx.direct.putMetadata('pvc-uid-a', { 'k8s-claim-uid': 'someone-else' });
+    fx.sim.clearCalls();
+    setTemplates(TEMPLATES.replace('totalIopsMax: 1000', 'totalIopsMax: 500') + OPT_IN);
+    await h.settle();
+    await new Promise((r) => setTimeout(r, 100)); // past the harness's 20 ms retry: a retry would show
+    await h.settle();
+    expect(policyWrites()).to.deep.equal([]);
+    expect(policyOf('pvc-uid-a')).to.deep.equal({ total_iops_max: 1000, read_bandwidth_max: 4000 });
+    const failed = eventsOf('a', 'QoSUpdateFailed');
+    expect(failed).to.have.length(1);
+    expect(failed[0]!.message).to.include('not provably volume pvc-uid-a').and.not.include('will retry');
+    expect(h.core.ops('patchPV')).to.deep.equal([]);
   });
 
   it('an opted-in edit that leaves a volume\'s limits as they are makes no Datera call for it', async () => {
