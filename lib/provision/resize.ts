@@ -104,6 +104,13 @@ export function decideResize(i: ResizeInput): ResizeDecision {
     // the capacity again) is cleared, unless the PV was already grown: then kubelet must finish.
     return ours && pvBytes <= capacityBytes ? { action: 'clear' } : { action: 'none' };
   }
+  // Our last step is done: NodeResizePending (or kubelet's NodeResizeInProgress) at the size asked is
+  // written only after the storage and the PV were grown, so the PV need not be looked at (the cache
+  // may not show our PV patch yet).
+  const allocatedBytes = bytesOf(claim.status?.allocatedResources?.['storage']);
+  if ((status === ResizeStatus.nodePending || status === ResizeStatus.nodeInProgress) && allocatedBytes !== undefined && allocatedBytes >= requestBytes) {
+    return { action: 'none' };
+  }
   // The PV is as large as asked: the controller's part is done unless the claim still says it is ours
   // (the last status patch was lost): then the controller re-marks it for the node.
   if (pvBytes >= requestBytes && !ours && status !== undefined) return { action: 'none' };

@@ -54,6 +54,13 @@ export class Resizer {
    * a new size, a class or template change, or an admin's edit of the claim status brings it back.
    */
   readonly #again = new Set<string>();
+  /**
+   * PV name -> resourceVersions of its claim that this process's own status patches replaced. While
+   * the cache still shows one of them, a pass would act on state older than our own writes (repeat
+   * the storage reads, a stale PV patch, a 409): it waits for the watch to deliver the newer claim,
+   * whose update event brings the key back.
+   */
+  readonly #superseded = new Map<string, Set<string>>();
 
   constructor(d: ResizerDeps) {
     this.#d = d;
@@ -68,6 +75,7 @@ export class Resizer {
   forget(pvName: string): void {
     this.#refused.delete(pvName);
     this.#again.delete(pvName);
+    this.#superseded.delete(pvName);
   }
 
   async sync(pvName: string): Promise<Outcome> {
@@ -76,6 +84,11 @@ export class Resizer {
     const ref = pv.spec?.claimRef;
     const claim = ref?.name && ref.namespace ? this.#d.claims.get(ref.name, ref.namespace) : undefined;
     if (!claim || claim.metadata?.uid !== ref?.uid || claim.spec?.volumeName !== pvName) return this.#done(pvName);
+    const stale = this.#superseded.get(pvName);
+    if (stale) {
+      if (stale.has(claim.metadata?.resourceVersion ?? '')) return { kind: 'done' };
+      this.#superseded.delete(pvName); // the cache has caught up with our writes
+    }
     const className = classOfVolume(pv, claim, this.#d.legacyAlphaClasses);
     const decision = decideResize({
       claim,
@@ -181,6 +194,13 @@ export class Resizer {
     if (!core.patchNamespacedPersistentVolumeClaimStatus) throw new Error('this Kubernetes client cannot patch claim status (persistentvolumeclaims/status)');
     const body = resizeStatusPatch(claim, state, (this.#d.now ?? (() => new Date()))());
     const updated = await core.patchNamespacedPersistentVolumeClaimStatus({ name: claim.metadata!.name!, namespace: claim.metadata!.namespace!, body });
+    const pvName = claim.spec?.volumeName;
+    const rv = claim.metadata?.resourceVersion;
+    if (pvName && rv && updated?.metadata?.resourceVersion && updated.metadata.resourceVersion !== rv) {
+      const set = this.#superseded.get(pvName) ?? new Set<string>();
+      set.add(rv);
+      this.#superseded.set(pvName, set);
+    }
     return updated ?? claim;
   }
 }

@@ -136,6 +136,14 @@ describe('volume expansion decisions', () => {
       expect(decide(claim, pvOf('5Gi'), expandable('fixed'))).to.deep.equal({ action: 'none' });
     });
 
+    it('NodeResizePending at the size asked is done even while the cached PV still shows the old capacity (our PV patch not yet seen)', () => {
+      const claim = bound({ request: '5Gi', capacity: '1Gi', status: 'NodeResizePending', allocated: '5Gi' });
+      expect(decide(claim, pvOf('1Gi'), expandable('fixed'))).to.deep.equal({ action: 'none' });
+      // A larger request than the one marked for the node is a new resize.
+      const more = bound({ request: '8Gi', capacity: '1Gi', status: 'NodeResizePending', allocated: '5Gi' });
+      expect(decide(more, pvOf('5Gi'), expandable('fixed'))).to.deep.include({ action: 'expand', targetGiB: 8 });
+    });
+
     it('finishes a resize whose last status patch was lost (PV grown, no status): expand again, which the storage makes a no-op', () => {
       const d = decide(bound({ request: '5Gi', capacity: '1Gi' }), pvOf('5Gi'), expandable('fixed'));
       expect(d).to.deep.include({ action: 'expand', targetGiB: 5, currentGiB: 5 });

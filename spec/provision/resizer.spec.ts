@@ -213,6 +213,46 @@ describe('resizer: volume expansion against the simulator', function () {
     expect(h.events.slice(before).map((e) => e.reason)).to.deep.equal(['FileSystemResizeRequired']);
   });
 
+  it('caches behind its own writes: the claim versions and the PV the watch delivers late cause no second pass (no Datera call, PV patch, status patch or event again)', async () => {
+    const pv = await provisioned('data', '2Gi');
+    const name = pv.metadata!.name!;
+    // The API server answers the writes at once; the watch delivers them only when the spec says.
+    let server = claim('data');
+    const late: (() => void)[] = [];
+    h.core.onClaimStatus = (a) => {
+      const body = a.body as { status: object };
+      const next = mergePatch({ status: server.status }, { status: body.status }) as { status: V1PersistentVolumeClaim['status'] };
+      server = { ...server, metadata: { ...server.metadata, resourceVersion: String(++rv) }, status: next.status! };
+      const snapshot = server;
+      late.push(() => h.claims.set(snapshot));
+      return snapshot;
+    };
+    h.core.patchPersistentVolume = async (a) => {
+      h.core.calls.push({ op: 'patchPV', arg: a });
+      late.push(() => {
+        const cur = h.volumes.get(a.name)!;
+        h.volumes.set({ ...cur, spec: { ...cur.spec, capacity: { storage: '10Gi' } } });
+      });
+      return undefined as never;
+    };
+    const c = claim('data');
+    server = { ...c, metadata: { ...c.metadata, resourceVersion: String(++rv) }, spec: { ...c.spec, resources: { requests: { storage: '10Gi' } } } };
+    h.claims.set(server);
+    fx.sim.clearCalls();
+    await h.settle();
+    expect(late).to.have.length(3); // status in progress, PV, status node pending
+    for (const deliver of late.splice(0)) {
+      deliver();
+      await h.settle();
+    }
+    expect(fx.sim.calls().filter((x) => x.route !== '/login')).to.have.length(4);
+    expect(h.core.ops('patchPV')).to.have.length(1);
+    expect(h.core.ops('patchPVCStatus')).to.have.length(2);
+    expect(eventsOf('data').filter((e) => e.endsWith('Resizing') || e.endsWith('FileSystemResizeRequired'))).to.deep.equal(['Normal Resizing', 'Normal FileSystemResizeRequired']);
+    expect(claim('data').status!.allocatedResourceStatuses).to.deep.equal({ storage: 'NodeResizePending' });
+    expect(volumeOf(name).size).to.equal(10);
+  });
+
   it('never shrinks: a Datera volume already larger than asked (grown out of band) stays as it is, and the PV takes its size', async () => {
     const pv = await provisioned('data', '2Gi');
     const name = pv.metadata!.name!;
