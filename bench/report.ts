@@ -491,6 +491,8 @@ export function resizeSection(runs: ResizeResult[], latencyMs: number): string[]
     ['per claim, its patch → the resizer\'s first status (`ControllerResizeInProgress`): p50 / p90 (s)', `${spreadCell(runs, (x) => x.startLatencySec?.p50, 2)} / ${spreadCell(runs, (x) => x.startLatencySec?.p90, 2)}`],
     ['per claim, from the audit log: patch → ours\'s first status patch / → its PV patch (the Datera calls) / → its second status patch, p50 (s)', `${spreadCell(runs, (x) => x.phases?.toFirstStatus.p50, 2)} / ${spreadCell(runs, (x) => x.phases?.toPvPatch.p50, 2)} / ${spreadCell(runs, (x) => x.phases?.toSecondStatus.p50, 2)}`],
     ['the same, p90 (s)', `${spreadCell(runs, (x) => x.phases?.toFirstStatus.p90, 2)} / ${spreadCell(runs, (x) => x.phases?.toPvPatch.p90, 2)} / ${spreadCell(runs, (x) => x.phases?.toSecondStatus.p90, 2)}`],
+    [`resizes in flight at once, at most (between a claim's first and second status patch; ours's workers: ${c?.workers ?? '?'})`, spreadCell(runs, (x) => x.phases?.maxInFlight, 0)],
+    [`ours's Datera calls during the resize as it timed them, mean ms per call (the simulator adds ${latencyMs} ms)`, spreadCell(runs, (x) => x.dateraLatency?.meanMs, 1)],
     [`the driver sent all ${n} patches in (s)`, spreadCell(runs, (x) => x.patchSec, 2)],
     [`Kubernetes API writes per resize (expected ${expWrites})`, spreadCell(runs, (x) => x.kubeApi?.writesPerResizeTotal, 2)],
     ['get/list during the resize (reads outside the watches)', spreadCell(runs, (x) => x.kubeApi?.reads, 0)],

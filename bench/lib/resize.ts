@@ -7,6 +7,7 @@
 // system) needs kubelets, which the bench plane has none of, so it is out of scope. Only ours
 // runs: the Go peer on sig-storage-lib-external-provisioner has no resizer for flexVolume PVs.
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { READ_VERBS, WRITE_VERBS, sumVerbs, type AuditRecord } from './audit.js';
@@ -100,9 +101,10 @@ export interface ResizeResult {
   /**
    * Where each claim's time goes, from the audit log of ours (p50 / p90 seconds): the driver's
    * patch → ours's first claim status patch received (watch, queue, decision), → its PV patch
-   * (the Datera calls), → its second status patch (NodeResizePending).
+   * (the Datera calls), → its second status patch (NodeResizePending); and the most claims between
+   * their first and second status patch at one time (resizes in flight).
    */
-  phases?: { toFirstStatus: Spread; toPvPatch: Spread; toSecondStatus: Spread };
+  phases?: { toFirstStatus: Spread; toPvPatch: Spread; toSecondStatus: Spread; maxInFlight: number };
   /**
    * Work done more than once: claims with more than two status patches, status patches the API
    * server refused (409 on a stale resourceVersion), PVs patched more than once, app instances
@@ -139,6 +141,12 @@ export interface ResizeResult {
   failures?: { warningEvents: number; infeasibleClaims: number; errorConditions: number; metricFailed?: number };
   /** Ours's resize metrics at the end (controller_persistentvolumeclaim_resize_*). */
   oursMetrics?: { resizeTotal: number; resizeFailed: number; durationSum: number; durationCount: number };
+  /**
+   * Ours's Datera calls during the resize as it timed them (`datera_request_duration_seconds`,
+   * scraped before the first patch and when all were resized): calls and mean ms per call, to set
+   * against the simulator's fixed latency.
+   */
+  dateraLatency?: { calls: number; meanMs: number };
   error?: string;
 }
 
@@ -158,14 +166,15 @@ export function perResize(counts: Record<string, number>, n: number, keep: (key:
 }
 
 /**
- * Per-claim phases from ours's audit records in the window (`records`: its requests only) and the
- * driver's patch times: see ResizeResult.phases. Claims missing a step are left out of that step.
+ * Per-claim phases from ours's audit records in the window (`records`: its requests only; refused
+ * ones ignored) and the driver's patch times: see ResizeResult.phases. Claims missing a step are
+ * left out of that step.
  */
 export function resizePhases(records: AuditRecord[], patchedAt: Map<string, number>, pvOf: Map<string, string>): NonNullable<ResizeResult['phases']> {
   const status = new Map<string, number[]>();
   const pvPatch = new Map<string, number>();
   for (const r of [...records].sort((a, b) => a.at - b.at)) {
-    if (r.verb !== 'patch') continue;
+    if (r.verb !== 'patch' || r.code >= 400) continue;
     if (r.resource === 'persistentvolumeclaims/status') status.set(r.name, [...(status.get(r.name) ?? []), r.at]);
     else if (r.resource === 'persistentvolumes' && !pvPatch.has(r.name)) pvPatch.set(r.name, r.at);
   }
@@ -179,7 +188,9 @@ export function resizePhases(records: AuditRecord[], patchedAt: Map<string, numb
     if (s1 !== undefined && pv !== undefined) b.push((pv - s1) / 1000);
     if (pv !== undefined && s2 !== undefined) c.push((s2 - pv) / 1000);
   }
-  return { toFirstStatus: spread(a), toPvPatch: spread(b), toSecondStatus: spread(c) };
+  const spans = [...status.values()].filter((x) => x.length >= 2).map(([s1, s2]) => [s1!, s2!] as const);
+  const maxInFlight = Math.max(0, ...spans.map(([at]) => spans.filter(([s1, s2]) => s1 <= at && at < s2).length));
+  return { toFirstStatus: spread(a), toPvPatch: spread(b), toSecondStatus: spread(c), maxInFlight };
 }
 
 /** Work done more than once (see ResizeResult.repeats), from ours's audit records and its Datera calls. */
@@ -205,11 +216,17 @@ export function resizeRepeats(records: AuditRecord[], calls: Array<{ method: str
   };
 }
 
-async function resizeMetrics(httpUrl: string): Promise<NonNullable<ResizeResult['oursMetrics']>> {
+async function resizeMetrics(httpUrl: string): Promise<NonNullable<ResizeResult['oursMetrics']> & { dateraSum: number; dateraCount: number }> {
   const res = await request(`${httpUrl}/metrics`);
   const text = await res.body.text();
-  const out = { resizeTotal: 0, resizeFailed: 0, durationSum: 0, durationCount: 0 };
+  const out = { resizeTotal: 0, resizeFailed: 0, durationSum: 0, durationCount: 0, dateraSum: 0, dateraCount: 0 };
   for (const line of text.split('\n')) {
+    const d = /^datera_request_duration_seconds_(sum|count)(\{.*\})? (\S+)$/.exec(line);
+    if (d) {
+      if (d[1] === 'sum') out.dateraSum += Number(d[3]);
+      else out.dateraCount += Number(d[3]);
+      continue;
+    }
     const m = /^(controller_persistentvolumeclaim_resize_\w+?)(\{.*\})? (\S+)$/.exec(line);
     if (!m) continue;
     const v = Number(m[3]);
@@ -370,6 +387,7 @@ export async function runResize(o: ResizeOptions): Promise<ResizeResult> {
 
     // Events of the set-up (ProvisioningSucceeded, the binder's) are subtracted from the count after.
     const eventsBefore = await countEvents(kube, ns, provisionerName);
+    const metricsBefore = running.httpUrl ? await resizeMetrics(running.httpUrl).catch(() => undefined) : undefined;
     const startStats = sampler.sample();
     const planeStart = planeCpu(pids);
     const t0 = Date.now();
@@ -386,6 +404,11 @@ export async function runResize(o: ResizeOptions): Promise<ResizeResult> {
     const ok = await allResized.done;
     const doneStats = sampler.sample();
     const planeDone = planeCpu(pids);
+    const metricsDone = running.httpUrl ? await resizeMetrics(running.httpUrl).catch(() => undefined) : undefined;
+    if (metricsBefore && metricsDone && metricsDone.dateraCount > metricsBefore.dateraCount) {
+      const calls = metricsDone.dateraCount - metricsBefore.dateraCount;
+      result.dateraLatency = { calls, meanMs: round((1000 * (metricsDone.dateraSum - metricsBefore.dateraSum)) / calls, 1) };
+    }
     result.resized = doneAt.size;
     if (ok) result.allResizedSec = round((Math.max(...doneAt.values()) - t0) / 1000);
     result.latencySec = spread(names.filter((n) => doneAt.has(n)).map((n) => (doneAt.get(n)! - patchedAt.get(n)!) / 1000));
@@ -410,6 +433,7 @@ export async function runResize(o: ResizeOptions): Promise<ResizeResult> {
       writesRejected: records.filter((r) => r.code >= 400).length,
     };
     const windowCalls = (await o.sim.calls(t0)).filter((c) => c.at < tEnd); // the read-back comes later
+    writeFileSync(join(dir, 'datera-calls.json'), JSON.stringify(windowCalls)); // evidence: each call's time and path
     const calls = summariseCalls(windowCalls);
     const mine = [...cluster.audit.records.values()].filter((r) => r.user === id.user && r.at >= t0 && r.at < tEnd);
     result.phases = resizePhases(mine, patchedAt, pvOf);
@@ -423,8 +447,11 @@ export async function runResize(o: ResizeOptions): Promise<ResizeResult> {
       errorConditions: claimList.filter((c) => (c.status?.conditions ?? []).some((x: { type?: string }) => x.type === 'ControllerResizeError')).length,
     };
     if (running.httpUrl) {
-      result.oursMetrics = await resizeMetrics(running.httpUrl).catch(() => undefined);
-      if (result.oursMetrics) result.failures.metricFailed = result.oursMetrics.resizeFailed;
+      const m = await resizeMetrics(running.httpUrl).catch(() => undefined);
+      if (m) {
+        result.oursMetrics = { resizeTotal: m.resizeTotal, resizeFailed: m.resizeFailed, durationSum: m.durationSum, durationCount: m.durationCount };
+        result.failures.metricFailed = m.resizeFailed;
+      }
     }
     // Read every app instance back: the size and the recomputed performance policy.
     const expectedIopsMax = RESIZE_TEMPLATE.iopsPerGiB * TO_GIB;

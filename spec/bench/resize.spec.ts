@@ -26,6 +26,21 @@ describe('resize run: per-claim phases and repeated work', () => {
     expect(p.toSecondStatus).to.deep.equal({ p50: 0.1, p90: 0.1, max: 0.1 });
   });
 
+  it('counts the most claims between their first and second accepted status patch at one time, ignoring refused patches', () => {
+    const records = [
+      rec(100, 'patch', 'persistentvolumeclaims/status', 'a'),
+      rec(150, 'patch', 'persistentvolumeclaims/status', 'b'),
+      rec(160, 'patch', 'persistentvolumeclaims/status', 'c', 409),
+      rec(200, 'patch', 'persistentvolumeclaims/status', 'a'),
+      rec(250, 'patch', 'persistentvolumeclaims/status', 'c'),
+      rec(300, 'patch', 'persistentvolumeclaims/status', 'b'),
+      rec(400, 'patch', 'persistentvolumeclaims/status', 'c'),
+    ];
+    const p = resizePhases(records, new Map([['a', 0], ['b', 0], ['c', 0]]), new Map());
+    expect(p.maxInFlight).to.equal(2);
+    expect(p.toFirstStatus.max).to.equal(0.25); // c's refused patch at 160 is not its first
+  });
+
   it('leaves a claim out of the steps it never reached', () => {
     const p = resizePhases([rec(1300, 'patch', 'persistentvolumeclaims/status', 'a')], new Map([['a', 1000], ['b', 1000]]), new Map([['a', 'pv-a']]));
     expect(p.toFirstStatus.max).to.equal(0.3);
