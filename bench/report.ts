@@ -471,7 +471,7 @@ export function resizeSection(runs: ResizeResult[], latencyMs: number): string[]
   );
   L.push('');
   const c = first.config;
-  const how = c ? ` Ours ran at its shipped defaults (${Object.entries(c).map(([k, v]) => `${k} ${String(v)}`).join(', ')}); the simulator answers each call after ${latencyMs} ms.` : ` The simulator answers each call after ${latencyMs} ms.`;
+  const how = c ? ` Ours's effective settings, from its start-up log: ${Object.entries(c).map(([k, v]) => `${k} ${String(v)}`).join(', ')}; the simulator answers each call after ${latencyMs} ms.` : ` The simulator answers each call after ${latencyMs} ms.`;
   L.push(`${reps > 1 ? `Every cell is the median of ${reps} repetitions with the range (min–max), each on a fresh control plane; failures are the worst repetition's.` : 'One run (no repetitions: a single sample on a shared machine).'}${how}`);
   L.push('');
   const sum = (o: Record<string, number> | undefined) => (o ? Object.values(o).reduce((a, v) => a + v, 0) : undefined);
