@@ -8,6 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import type { BurstResult } from './lib/burst.js';
 import type { PeerTuning } from './lib/contenders.js';
 import type { FaultResult } from './lib/faults.js';
+import type { ResizeResult } from './lib/resize.js';
 import type { ScaleResult } from './lib/scale.js';
 import type { ProfileSummary } from './profile.js';
 
@@ -49,6 +50,8 @@ export interface BenchResults {
   profile?: { n: number; file: string; summary: ProfileSummary; cpuSec?: BurstResult['process'] };
   scale?: ScaleResult & { cacheMemory?: Record<string, unknown> };
   faults?: FaultResult[];
+  /** The resize run (ours only), one entry per repetition. */
+  resize?: ResizeResult[];
 }
 
 export interface Target {
@@ -146,7 +149,7 @@ function byKind(bursts: BurstResult[], n: number): Map<string, BurstResult> {
 }
 
 /** "median (min–max)" of `get` over the repetitions; just the value for one repetition. */
-function spreadCell(runs: BurstResult[], get: (b: BurstResult) => number | undefined, d = 1): string {
+function spreadCell<T>(runs: T[], get: (b: T) => number | undefined, d = 1): string {
   const xs = runs.map(get).filter((x): x is number => x !== undefined && Number.isFinite(x));
   if (!xs.length) return '–';
   const m = median(xs)!;
@@ -407,6 +410,8 @@ export function markdown(r: BenchResults, chart: string, supplements: Array<{ fi
     L.push('');
   }
 
+  if (r.resize?.length) L.push(...resizeSection(r.resize, r.settings.latencyMs));
+
   const targets = evaluateTargets(r);
   if (targets.length) {
     L.push('## Targets');
@@ -436,6 +441,113 @@ export function markdown(r: BenchResults, chart: string, supplements: Array<{ fi
     L.push('');
   }
   return L.join('\n');
+}
+
+/**
+ * The resize run's section: the time until every claim's controller part of the resize is done,
+ * its per-claim spread, and the cost per resize (API writes by request, Datera calls by route,
+ * events by reason) next to what the resizer's steps should cost (`expected`, recorded in the
+ * run), CPU and memory of ours, and every sign of a failure. Cells are medians over the
+ * repetitions with their range; a key a repetition lacks counts 0 there; failures show the worst
+ * repetition and the read-back the worst.
+ */
+export function resizeSection(runs: ResizeResult[], latencyMs: number): string[] {
+  const L: string[] = [];
+  const first = runs[0]!;
+  const n = first.n;
+  const reps = runs.length;
+  const to = `${first.toGiB}Gi`;
+  const exp = first.expected;
+  const expWrites = Object.values(exp.kubeWrites).reduce((a, v) => a + v, 0);
+  const expCalls = Object.values(exp.dateraCalls).reduce((a, v) => a + v, 0);
+  const iops = first.readBack?.expectedIopsMax;
+  L.push(`## Resize: ${n} claims grown at once (ours only)`);
+  L.push('');
+  L.push(
+    `${n} claims of a class with \`allowVolumeExpansion: true\` whose template sets a per-GiB IOPS limit (so every grow also recomputes the volume's performance policy${iops !== undefined ? `, to ${iops} IOPS at ${to}` : ''}) are provisioned and Bound first (not measured); then each is grown from ${first.fromGiB}Gi to ${to} by one merge patch of its request, all ${n} patches sent at once. ` +
+      `Measured: from the first patch until every claim is at \`NodeResizePending\` for ${to} and its PV's capacity is ${to}, i.e. the controller's part of the resize (claim status, Datera volume and performance policy, PV). ` +
+      'The file system step (kubelet calling the driver\'s `expandfs` and setting the claim\'s capacity) needs kubelets, which the benchmark plane does not have: it is out of scope here (the real-node specs cover it). ' +
+      'Only ours runs: the Go peer (sig-storage-lib-external-provisioner) has no resizer, and kube-controller-manager does not expand flexVolume PVs.',
+  );
+  L.push('');
+  const c = first.config;
+  const how = c ? ` Ours's effective settings, from its start-up log: ${Object.entries(c).map(([k, v]) => `${k} ${String(v)}`).join(', ')}; the simulator answers each call after ${latencyMs} ms.` : ` The simulator answers each call after ${latencyMs} ms.`;
+  L.push(`${reps > 1 ? `Every cell is the median of ${reps} repetitions with the range (min–max), each on a fresh control plane; failures are the worst repetition's.` : 'One run (no repetitions: a single sample on a shared machine).'}${how}`);
+  L.push('');
+  const sum = (o: Record<string, number> | undefined) => (o ? Object.values(o).reduce((a, v) => a + v, 0) : undefined);
+  const perMs = (x: ResizeResult, sec: number | undefined) => (sec === undefined ? undefined : (1000 * sec) / x.n);
+  const worst = (get: (x: ResizeResult) => number | undefined) => {
+    const xs = runs.map(get).filter((v): v is number => v !== undefined);
+    return xs.length ? String(Math.max(...xs)) : '–';
+  };
+  const resizedCell = runs.every((x) => x.resized === x.n && x.allResizedSec !== undefined)
+    ? `${n}/${n}${reps > 1 ? ' in every repetition' : ''}`
+    : runs.map((x) => `${x.resized}/${x.n}${x.error ? ` (error: ${x.error.split('\n')[0]})` : ''}`).join('; ');
+  const fl = (x: ResizeResult) => x.failures;
+  const rows: string[][] = [
+    ['claims resized (controller part done)', resizedCell],
+    [`first patch → all ${n} resized (s)`, spreadCell(runs, (x) => x.allResizedSec)],
+    ['per claim, its patch → resized: p50 / p90 (s)', `${spreadCell(runs, (x) => x.latencySec?.p50, 2)} / ${spreadCell(runs, (x) => x.latencySec?.p90, 2)}`],
+    ['per claim, its patch → the resizer\'s first status (`ControllerResizeInProgress`): p50 / p90 (s)', `${spreadCell(runs, (x) => x.startLatencySec?.p50, 2)} / ${spreadCell(runs, (x) => x.startLatencySec?.p90, 2)}`],
+    ['per claim, from the audit log: patch → ours\'s first status patch / → its PV patch (the Datera calls) / → its second status patch, p50 (s)', `${spreadCell(runs, (x) => x.phases?.toFirstStatus.p50, 2)} / ${spreadCell(runs, (x) => x.phases?.toPvPatch.p50, 2)} / ${spreadCell(runs, (x) => x.phases?.toSecondStatus.p50, 2)}`],
+    ['the same, p90 (s)', `${spreadCell(runs, (x) => x.phases?.toFirstStatus.p90, 2)} / ${spreadCell(runs, (x) => x.phases?.toPvPatch.p90, 2)} / ${spreadCell(runs, (x) => x.phases?.toSecondStatus.p90, 2)}`],
+    [`resizes in flight at once, at most (between a claim's first and second status patch; ours's workers: ${c?.workers ?? '?'})`, spreadCell(runs, (x) => x.phases?.maxInFlight, 0)],
+    [`ours's Datera calls during the resize as it timed them, mean ms per call (the simulator adds ${latencyMs} ms)`, spreadCell(runs, (x) => x.dateraLatency?.meanMs, 1)],
+    [`the driver sent all ${n} patches in (s)`, spreadCell(runs, (x) => x.patchSec, 2)],
+    [`Kubernetes API writes per resize (expected ${expWrites})`, spreadCell(runs, (x) => x.kubeApi?.writesPerResizeTotal, 2)],
+    ['get/list during the resize (reads outside the watches)', spreadCell(runs, (x) => x.kubeApi?.reads, 0)],
+    ['writes the API server refused (e.g. 409 on a stale resourceVersion)', spreadCell(runs, (x) => x.kubeApi?.writesRejected, 0)],
+    ['work repeated: claims with more than 2 status patches / PVs patched again / app instances whose metadata was read again', `${spreadCell(runs, (x) => x.repeats?.claimsWithExtraStatusPatches, 0)} / ${spreadCell(runs, (x) => x.repeats?.pvsPatchedAgain, 0)} / ${spreadCell(runs, (x) => x.repeats?.appInstancesReadAgain, 0)}`],
+    [`Datera calls per resize (expected ${expCalls})`, spreadCell(runs, (x) => x.datera?.perResizeTotal, 2)],
+    ['CPU of ours during the resize: seconds; ms per resize', `${spreadCell(runs, (x) => x.process?.cpuSec, 2)}; ${spreadCell(runs, (x) => perMs(x, x.process?.cpuSec), 2)}`],
+    ['CPU of the control plane (kube-apiserver + etcd + kube-controller-manager) during the resize, ms per resize', spreadCell(runs, (x) => perMs(x, sum(x.plane)), 2)],
+    ['RSS of ours: when all were resized; peak since start (MB)', `${spreadCell(runs, (x) => x.process?.rssAtDoneMB)}; ${spreadCell(runs, (x) => x.process?.peakRssMB)}`],
+    ['ours\'s own `controller_persistentvolumeclaim_resize_duration_seconds`, mean (s)', spreadCell(runs, (x) => (x.oursMetrics?.durationCount ? x.oursMetrics.durationSum / x.oursMetrics.durationCount : undefined), 2)],
+    ['failures: Warning events of ours / claims refused (`ControllerResizeInfeasible`) / `ControllerResizeError` conditions / `resize_failed_total` (worst repetition)', `${worst((x) => fl(x)?.warningEvents)} / ${worst((x) => fl(x)?.infeasibleClaims)} / ${worst((x) => fl(x)?.errorConditions)} / ${worst((x) => fl(x)?.metricFailed)}`],
+    [
+      `read back from the simulator: volumes at ${to} / with total_iops_max ${iops ?? '?'} (worst repetition)`,
+      runs.every((x) => x.readBack) ? `${Math.min(...runs.map((x) => x.readBack!.sizeOk))} / ${Math.min(...runs.map((x) => x.readBack!.qosOk))} of ${n}` : '–',
+    ],
+  ];
+  L.push(table(['', reps > 1 ? 'median (min–max)' : 'measured'], rows));
+  L.push('');
+  const byKey = (title: string, expected: Record<string, number>, get: (x: ResizeResult) => Record<string, number> | undefined) => {
+    const keys = [...new Set([...Object.keys(expected), ...runs.flatMap((x) => Object.keys(get(x) ?? {}))])];
+    L.push(title);
+    L.push('');
+    const med = (k: string) => median(runs.map((x) => get(x)).filter((o): o is Record<string, number> => !!o).map((o) => o[k] ?? 0));
+    L.push(table(['', 'expected', reps > 1 ? 'measured, median (min–max)' : 'measured'], keys.map((k) => {
+      const cell = spreadCell(runs, (x) => (get(x) ? (get(x)![k] ?? 0) : undefined), 2);
+      return [`\`${k}\``, String(expected[k] ?? 0), cell];
+    })));
+    L.push('');
+    const over = keys.map((k) => [k, (med(k) ?? 0) - (expected[k] ?? 0)] as const).filter(([, d]) => Math.abs(d) >= 0.005);
+    if (over.length) {
+      L.push(`Differs from expected (median − expected, per resize): ${over.map(([k, d]) => `\`${k}\` ${d > 0 ? '+' : '−'}${f(Math.abs(d), 2)}`).join('; ')}.`);
+      L.push('');
+    }
+  };
+  byKey('Kubernetes API writes per resize, by request (the API server\'s audit log of ours\'s ServiceAccount, first patch → 3 s after the last claim was resized):', exp.kubeWrites, (x) => x.kubeApi?.writesPerResize);
+  byKey('Datera calls per resize, by route (the simulator\'s call log, same window; the driver\'s own read-back excluded):', exp.dateraCalls, (x) => x.datera?.perResize);
+  byKey('Events of ours per resize, by reason (Event objects in the run\'s namespace and their counts, after the run):', exp.events, (x) => (x.events ? Object.fromEntries(Object.entries(x.events.byReason).map(([k, v]) => [k, v / x.n])) : undefined));
+  const others = runs[0]?.events?.otherComponents ?? {};
+  if (Object.keys(others).length) {
+    L.push(`Events of other components in the namespace (first repetition): ${Object.entries(others).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
+    L.push('');
+  }
+  if (reps > 1 || runs.some((x) => x.runDir)) {
+    L.push(table(['repetition', 'resized', 'all resized (s)', 'p50 / p90 (s)', 'writes / Datera calls per resize', 'CPU ms per resize', 'work directory (bench/results/tmp/…)'], runs.map((x) => [
+      String(x.rep ?? 1),
+      `${x.resized}/${x.n}`,
+      f(x.allResizedSec),
+      x.latencySec ? `${f(x.latencySec.p50, 2)} / ${f(x.latencySec.p90, 2)}` : '–',
+      `${f(x.kubeApi?.writesPerResizeTotal, 2)} / ${f(x.datera?.perResizeTotal, 2)}`,
+      f(perMs(x, x.process?.cpuSec), 2),
+      x.runDir ? `\`${x.runDir.split('/bench/results/tmp/').pop()}\`` : '–',
+    ])));
+    L.push('');
+  }
+  return L;
 }
 
 /** A separate, smaller run that isolates one cause (its own plane, same settings otherwise). */

@@ -9,12 +9,13 @@
 //   --contenders LIST           default floor,ideal,ours,ours-tuned,peer-tuned,peer-default
 //   --skip-peer                 drop peer-default and peer-tuned (bursts and faults)
 //   --extra LIST                contenders run at the largest N only (default none): ours-tuned, ours-tsx, ...
-//   --only LIST                 phases: bursts,scale,faults,profile (default all four); tune
+//   --only LIST                 phases: bursts,scale,faults,profile,resize (default all five); tune
 //   --label NAME                results file bench/results/<start time>-<label>.json (default full|partial)
 //   --latency-ms 20             simulator latency per call
 //   --concurrency 32            claim creates/deletes in flight from the driver
 //   --scale-n 10000             claims and PVs for the start-up/memory run
 //   --fault-n 500 --kill-rounds 10 --no-fault-peer
+//   --resize-n 100              claims grown at once in the resize run (ours only), --reps times
 //   --ours-mode dist|compiled|tsx  how ours runs (default dist: the bundle, as shipped)
 //   --peer-tuned Q:B:T[:S]      tuned peer: QPS, burst, threadiness, background PV-save QPS
 //   --tune-n 1000               burst size of the tuning sweep (--only tune)
@@ -44,6 +45,7 @@ import {
   takeSnapshot,
 } from './lib/contenders.js';
 import { runFault, type FaultKind, type FaultResult } from './lib/faults.js';
+import { runResize } from './lib/resize.js';
 import { runScale, type ScaleResult } from './lib/scale.js';
 import { Sim } from './lib/sim.js';
 import { summarise } from './profile.js';
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
       'scale-n': { type: 'string', default: '10000' },
       'fault-n': { type: 'string', default: '500' },
       'kill-rounds': { type: 'string', default: '10' },
+      'resize-n': { type: 'string', default: '100' },
       'no-fault-peer': { type: 'boolean', default: false },
       'ours-mode': { type: 'string', default: 'dist' },
       'peer-tuned': { type: 'string' },
@@ -110,11 +113,11 @@ async function main(): Promise<void> {
   });
   if (v.help) {
     const src = readFileSync(new URL(import.meta.url), 'utf8');
-    process.stdout.write(src.split('\n').filter((l) => l.startsWith('//')).slice(1, 24).map((l) => l.slice(3)).join('\n') + '\n');
+    process.stdout.write(src.split('\n').filter((l) => l.startsWith('//')).slice(1, 25).map((l) => l.slice(3)).join('\n') + '\n');
     return;
   }
   const ns = list(v.n, ['100', '500', '1000']).map(Number);
-  const phases = new Set(list(v.only, ['bursts', 'scale', 'faults', 'profile']));
+  const phases = new Set(list(v.only, ['bursts', 'scale', 'faults', 'profile', 'resize']));
   const full = v.only === undefined && v.n === undefined && v.contenders === undefined && !v['skip-peer'] && !v.trace;
   const latencyMs = Number(v['latency-ms']);
   const concurrency = Number(v.concurrency);
@@ -289,6 +292,17 @@ async function main(): Promise<void> {
         log(`scale: cache-memory experiment failed: ${(err as Error).message}`);
       }
       save();
+    }
+
+    if (phases.has('resize')) {
+      const n = Number(v['resize-n']);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--resize-n ${v['resize-n']}: expected a whole number ≥ 1`);
+      results.resize = [];
+      for (let rep = 1; rep <= reps; rep++) {
+        log(`resize: ours, ${n} claims grown at once, repetition ${rep} of ${reps}`);
+        results.resize.push(await runResize({ repoRoot, workDir, sim, n, settings: oursSettings(oursMode), rep, latencyMs, concurrency, timeoutMs: 120_000 + n * 1000, log }));
+        save();
+      }
     }
 
     if (phases.has('faults')) {

@@ -122,6 +122,11 @@ export class Sim {
     return (await this.#api<{ data: Record<string, string> }>('GET', `/app_instances/${encodeURIComponent(name)}/metadata`)).data;
   }
 
+  /** One app instance as the API answers it (storage instances, volumes with size and performance policy). */
+  async appInstance(name: string): Promise<{ storage_instances?: Array<{ volumes?: Array<{ size?: number; performance_policy?: { total_iops_max?: number } }> }> }> {
+    return (await this.#api<{ data: Awaited<ReturnType<Sim['appInstance']>> }>('GET', `/app_instances/${encodeURIComponent(name)}`)).data;
+  }
+
   async stop(): Promise<void> {
     await this.proc.kill('SIGTERM');
   }
