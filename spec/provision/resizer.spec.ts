@@ -266,6 +266,49 @@ describe('resizer: volume expansion against the simulator', function () {
     expect(claim('data').status!.allocatedResourceStatuses).to.deep.equal({ storage: 'NodeResizePending' });
   });
 
+  it('leaves alone what is not its own: a PV of another provisioner, a claim re-created under the PV\'s claim name (other uid), a claim naming another volume', async () => {
+    const pv = await provisioned('data', '2Gi');
+    const name = pv.metadata!.name!;
+    const c = claim('data');
+    const grown = { ...c, spec: { ...c.spec, resources: { requests: { storage: '6Gi' } } } };
+    fx.sim.clearCalls();
+    const before = h.events.length;
+    const cases: [string, () => void][] = [
+      ['another provisioner', () => h.volumes.set({ ...pv, metadata: { ...pv.metadata, annotations: { ...pv.metadata!.annotations, 'pv.kubernetes.io/provisioned-by': 'example.com/other' } } })],
+      ['another claim uid', () => h.claims.set({ ...grown, metadata: { ...grown.metadata, uid: 'uid-recreated' } })],
+      ['another volume', () => h.claims.set({ ...grown, spec: { ...grown.spec, volumeName: 'pvc-someone-else' } })],
+    ];
+    for (const [what, arrange] of cases) {
+      h.volumes.set(pv);
+      h.claims.set({ ...c, metadata: { ...c.metadata, resourceVersion: String(++rv) } });
+      await h.settle();
+      arrange();
+      if (what === 'another provisioner') h.claims.set({ ...grown, metadata: { ...grown.metadata, resourceVersion: String(++rv) } });
+      await h.settle();
+      expect(fx.sim.calls().filter((x) => x.route !== '/login'), what).to.deep.equal([]);
+      expect(h.events.length, what).to.equal(before);
+      expect(h.core.ops('patchPVCStatus'), what).to.deep.equal([]);
+    }
+    expect(volumeOf(name).size).to.equal(2);
+  });
+
+  it('a refusal by the storage is not repeated on every claim update; a template change tries again', async () => {
+    const pv = await provisioned('data', '2Gi');
+    await fx.direct.putMetadata(pv.metadata!.name!, { 'k8s-claim-uid': 'someone-else' });
+    await ask('data', '5Gi');
+    expect(claim('data').status!.allocatedResources).to.deep.equal({ storage: '5Gi' });
+    const metadataReads = () => fx.sim.calls().filter((x) => x.route === '/app_instances/:id/metadata' && x.method === 'GET').length;
+    const reads = metadataReads();
+    const events = h.events.length;
+    await ask('data', '5Gi'); // another update of the claim (e.g. a label): nothing again
+    expect(metadataReads()).to.equal(reads);
+    expect(h.events.length).to.equal(events);
+    h.configMaps.set(templatesCm(TEMPLATES, '2'));
+    await h.settle();
+    expect(metadataReads()).to.equal(reads + 1);
+    expect(volumeOf(pv.metadata!.name!).size).to.equal(2);
+  });
+
   it('refuses to resize an app instance that is not provably this PV (metadata of another claim): nothing resized', async () => {
     const pv = await provisioned('data', '2Gi');
     await fx.direct.putMetadata(pv.metadata!.name!, { 'k8s-claim-uid': 'someone-else' });
