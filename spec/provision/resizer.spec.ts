@@ -118,6 +118,14 @@ describe('resizer: volume expansion against the simulator', function () {
       'PUT /app_instances/:id/storage_instances/:storage_instance_name/volumes/:volume_name',
       'PUT /app_instances/:id/storage_instances/:storage_instance_name/volumes/:volume_name/performance_policy',
     ]);
+    // One PV patch: uid test, capacity, and the policy it now has (read by the QoS updates instead of Datera).
+    expect((h.core.ops('patchPV') as { body: object[] }[]).map((p) => p.body)).to.deep.equal([
+      [
+        { op: 'test', path: '/metadata/uid', value: `uid-${pv.metadata!.name!}` },
+        { op: 'replace', path: '/spec/capacity/storage', value: '10Gi' },
+        { op: 'add', path: '/metadata/annotations/datera.io~1performance-policy', value: '{"total_iops_max":1000}' },
+      ],
+    ]);
     const total = await h.metrics.registry.getSingleMetricAsString('controller_persistentvolumeclaim_resize_total');
     expect(total).to.include('controller_persistentvolumeclaim_resize_total{class="gold"} 1');
   });
@@ -251,6 +259,19 @@ describe('resizer: volume expansion against the simulator', function () {
     expect(eventsOf('data').filter((e) => e.endsWith('Resizing') || e.endsWith('FileSystemResizeRequired'))).to.deep.equal(['Normal Resizing', 'Normal FileSystemResizeRequired']);
     expect(claim('data').status!.allocatedResourceStatuses).to.deep.equal({ storage: 'NodeResizePending' });
     expect(volumeOf(name).size).to.equal(10);
+  });
+
+  it('a resize whose last claim status patch was lost (PV and Datera already grown) is finished with that patch alone: no Datera write, no PV patch', async () => {
+    const pv = await provisioned('data', '2Gi');
+    const name = pv.metadata!.name!;
+    await fx.direct.resizeVolume(name, 'storage-1', 'volume-1', 7);
+    await fx.direct.setPerformancePolicy(name, 'storage-1', 'volume-1', { total_iops_max: 700 });
+    h.volumes.set({ ...h.volumes.get(name)!, spec: { ...h.volumes.get(name)!.spec, capacity: { storage: '7Gi' } } });
+    fx.sim.clearCalls();
+    await ask('data', '7Gi');
+    expect(fx.sim.calls().filter((x) => x.method !== 'GET' && x.route !== '/login')).to.deep.equal([]);
+    expect(h.core.ops('patchPV')).to.deep.equal([]);
+    expect(claim('data').status!.allocatedResourceStatuses).to.deep.equal({ storage: 'NodeResizePending' });
   });
 
   it('never shrinks: a Datera volume already larger than asked (grown out of band) stays as it is, and the PV takes its size', async () => {
