@@ -19,10 +19,10 @@ function defaultShown(s: Setting, style: 'help' | 'readme'): string {
 }
 
 const HELP_WIDTH = 100;
-const HELP_INDENT = '        ';
+export const HELP_INDENT = '        ';
 
-/** Words of `text` in lines of at most HELP_WIDTH columns (a longer word gets a line of its own). */
-function wrap(text: string): string[] {
+/** Words of `text` in lines of at most HELP_WIDTH columns after HELP_INDENT (a longer word gets a line of its own); also the admin commands' help. */
+export function wrap(text: string): string[] {
   const lines: string[] = [];
   let line = '';
   for (const word of text.split(' ')) {

@@ -6,6 +6,7 @@
 // that a command run with the Deployment's flags and environment sees what the provisioner sees.
 import { join } from 'node:path';
 import { CONFIG_FILE_ENV, SETTINGS, convert, type Setting, type SettingKey } from '../config-flags.js';
+import { HELP_INDENT, wrap } from '../config-doc.js';
 import { suggest } from '../provision/values.js';
 import { parseYaml } from '../yaml.js';
 
@@ -86,21 +87,9 @@ export function parseCommandArgs(argv: readonly string[], options: readonly Opti
   return out;
 }
 
-const HELP_WIDTH = 100;
-const HELP_INDENT = '        ';
-
-/** `text` in lines of at most HELP_WIDTH columns after HELP_INDENT (a longer word gets a line of its own). */
+/** `text` in lines of at most 100 columns after the help indent, as the provisioner's own --help. */
 function wrapped(text: string): string {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(' ')) {
-    if (line && HELP_INDENT.length + line.length + 1 + word.length > HELP_WIDTH) {
-      lines.push(line);
-      line = word;
-    } else line = line ? `${line} ${word}` : word;
-  }
-  if (line) lines.push(line);
-  return lines.map((l) => HELP_INDENT + l).join('\n');
+  return wrap(text).map((l) => HELP_INDENT + l).join('\n');
 }
 
 /** The flags part of a `--help` text, within 100 columns. */
