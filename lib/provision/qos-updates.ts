@@ -34,7 +34,7 @@ import type { Outcome } from './queue.js';
 import { describeFailure, subjectOf } from './report.js';
 import { isFinal } from '../errors.js';
 import { appInstanceRequest } from './request.js';
-import { POLICY_KEYS, decodePolicy, encodePolicy, normalPolicy } from './volume.js';
+import { POLICY_KEYS, decodePolicy, encodePolicy, normalPolicy, policyRecordOp } from './volume.js';
 
 /** Work-queue key prefix of a volume's QoS check: `qos/<pv name>`. */
 export const QOS_KEY = 'qos/';
@@ -550,10 +550,7 @@ export class QosUpdater {
   /** One PV patch: the annotation Ann.performancePolicy. */
   async #record(pv: V1PersistentVolume, policy: PerformancePolicy): Promise<void> {
     const name = pv.metadata!.name!;
-    const value = encodePolicy(policy);
-    const body = pv.metadata?.annotations
-      ? [{ op: 'add', path: `/metadata/annotations/${Ann.performancePolicy.replace(/~/g, '~0').replace(/\//g, '~1')}`, value }]
-      : [{ op: 'add', path: '/metadata/annotations', value: { [Ann.performancePolicy]: value } }];
+    const body = [policyRecordOp(pv, policy)];
     await this.#d.core.patchPersistentVolume({ name, body }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
     this.#recorded.set(name, { policy: normalPolicy(policy), overVersion: pv.metadata?.resourceVersion });
   }

@@ -18,8 +18,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { TemplateSet } from './app-templates.js';
 import type { VolumeProvisioner } from './provisioner.js';
-import { Ann } from './claim.js';
-import { encodePolicy } from './volume.js';
+import { policyRecordOp } from './volume.js';
 import type { Outcome } from './queue.js';
 import { describeFailure, subjectOf } from './report.js';
 import { ResizeStatus, alreadyRefused, storageRefused, classOfVolume, decideResize, pvCapacityGiB, resizeStatusPatch, type ResizeDecision } from './resize.js';
@@ -166,14 +165,7 @@ export class Resizer {
     // the performance policy the volume now has (qos-updates.ts reads it instead of asking Datera).
     const ops: object[] = [{ op: 'test', path: '/metadata/uid', value: pv.metadata!.uid }];
     if (pvCapacityGiB(pv) < result.sizeGiB) ops.push({ op: 'replace', path: '/spec/capacity/storage', value: `${result.sizeGiB}Gi` });
-    if (result.qosSet) {
-      const value = encodePolicy(result.qosSet);
-      ops.push(
-        pv.metadata?.annotations
-          ? { op: 'add', path: `/metadata/annotations/${Ann.performancePolicy.replace(/~/g, '~0').replace(/\//g, '~1')}`, value }
-          : { op: 'add', path: '/metadata/annotations', value: { [Ann.performancePolicy]: value } },
-      );
-    }
+    if (result.qosSet) ops.push(policyRecordOp(pv, result.qosSet));
     if (ops.length > 1) await this.#d.core.patchPersistentVolume({ name: pvName, body: ops });
     await this.#patchStatus(current, { kind: 'nodePending', sizeGiB: result.sizeGiB });
     const qos = result.qosSet ? `; performance policy now ${JSON.stringify(result.qosSet)}` : '';

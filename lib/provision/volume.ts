@@ -112,6 +112,17 @@ export function encodePolicy(p: PerformancePolicy): string {
   return JSON.stringify(normalPolicy(p));
 }
 
+/**
+ * The JSON-patch operation that records `policy` in a PV's Ann.performancePolicy annotation (the
+ * resizer and the QoS updates write it after changing a volume's performance policy).
+ */
+export function policyRecordOp(pv: V1PersistentVolume, policy: PerformancePolicy): object {
+  const value = encodePolicy(policy);
+  return pv.metadata?.annotations
+    ? { op: 'add', path: `/metadata/annotations/${Ann.performancePolicy.replace(/~/g, '~0').replace(/\//g, '~1')}`, value }
+    : { op: 'add', path: '/metadata/annotations', value: { [Ann.performancePolicy]: value } };
+}
+
 /** Reads Ann.performancePolicy back; undefined when absent or not what encodePolicy writes (then the storage is asked). */
 export function decodePolicy(text: string | undefined): PerformancePolicy | undefined {
   if (text === undefined) return undefined;
