@@ -177,7 +177,6 @@ export class ProvisionController {
       classes: d.classes,
       provisioner: this.#p,
       templates: () => this.#templates,
-      legacyAlphaClasses: o.legacyAlphaClasses,
       defaultFsType: o.defaultFsType,
       name: o.provisionerName,
       recorder: d.recorder,

@@ -18,7 +18,6 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1PersistentVolumeClaimCondition, V1StorageClass } from '@kubernetes/client-node';
 import type { PerformancePolicy } from '../datera/types.js';
 import type { TemplateSet } from './app-templates.js';
-import { Ann } from './claim.js';
 import { GIB, bytesToGiBCeil, parseQuantity } from './quantity.js';
 import { appInstanceRequest } from './request.js';
 
@@ -116,6 +115,11 @@ export function decideResize(i: ResizeInput): ResizeDecision {
   if (pvBytes >= requestBytes && !ours && status !== undefined) return { action: 'none' };
 
   const pvName = pv.metadata?.name ?? '';
+  if (className === '') {
+    // A class-less (legacy) PV: the claim's class annotations are editable after binding, so they
+    // cannot decide what a grow may do; no class here says expansion is allowed.
+    return { action: 'refuse', reason: 'NotAllowed', message: `volume ${pvName} has no StorageClass (a legacy class-less claim), so no class allows its expansion; copy the data to a claim of a class with allowVolumeExpansion: true` };
+  }
   if (i.storageClass === undefined) {
     return { action: 'refuse', reason: 'NotAllowed', message: `StorageClass "${className}" of volume ${pvName} does not exist, so nothing says it allows expansion; re-create it with allowVolumeExpansion: true` };
   }
@@ -170,16 +174,6 @@ export function decideResize(i: ResizeInput): ResizeDecision {
     qos: next.volume.qos,
     ...(before.ok ? { qosBefore: before.volume.qos } : {}),
   };
-}
-
-/** The class a PV of ours belongs to: its storageClassName, or for a class-less legacy PV the claim's annotation. */
-export function classOfVolume(pv: V1PersistentVolume, claim: V1PersistentVolumeClaim, legacyAlphaClasses: Record<string, string>): string {
-  if (pv.spec?.storageClassName) return pv.spec.storageClassName;
-  const a = claim.metadata?.annotations ?? {};
-  const beta = a[Ann.betaStorageClass];
-  if (beta) return beta;
-  const alpha = a[Ann.alphaStorageClass];
-  return alpha ? (legacyAlphaClasses[alpha] ?? alpha) : '';
 }
 
 /** Are two policies the same limits (absent = 0 = unlimited)? */

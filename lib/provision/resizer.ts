@@ -21,7 +21,7 @@ import type { VolumeProvisioner } from './provisioner.js';
 import { policyRecordOp } from './volume.js';
 import type { Outcome } from './queue.js';
 import { describeFailure, subjectOf } from './report.js';
-import { ResizeStatus, alreadyRefused, storageRefused, classOfVolume, decideResize, pvCapacityGiB, resizeStatusPatch, type ResizeDecision } from './resize.js';
+import { ResizeStatus, alreadyRefused, storageRefused, decideResize, pvCapacityGiB, resizeStatusPatch, type ResizeDecision } from './resize.js';
 
 interface ResizerDeps {
   core: {
@@ -33,7 +33,6 @@ interface ResizerDeps {
   classes: Pick<InformerLike<V1StorageClass>, 'get'>;
   provisioner: VolumeProvisioner;
   templates: () => TemplateSet;
-  legacyAlphaClasses: Record<string, string>;
   defaultFsType: string;
   /** The resizer's name in events, as external-resizer names itself ("resizer ..."). */
   name: string;
@@ -88,7 +87,8 @@ export class Resizer {
       if (stale.has(claim.metadata?.resourceVersion ?? '')) return { kind: 'done' };
       this.#superseded.delete(pvName); // the cache has caught up with our writes
     }
-    const className = classOfVolume(pv, claim, this.#d.legacyAlphaClasses);
+    // The PV's own class: a claim's class annotations can be edited after binding.
+    const className = pv.spec?.storageClassName ?? '';
     const decision = decideResize({
       claim,
       pv,

@@ -9,7 +9,6 @@ import {
   FS_RESIZE_PENDING_MESSAGE,
   alreadyRefused,
   claimMayNeedResize,
-  classOfVolume,
   decideResize,
   resizeStatusPatch,
   sameQos,
@@ -199,15 +198,14 @@ describe('volume expansion decisions', () => {
     });
   });
 
-  it('classOfVolume: the PV class, else the claim beta annotation, else the mapped alpha annotation', () => {
-    const claim = bound({ request: '1Gi', capacity: '1Gi' });
-    expect(classOfVolume(pvOf('1Gi'), claim, {})).to.equal('gold');
+  it('a class-less (legacy) PV is refused: a claim annotation naming an expandable class cannot decide it', () => {
+    const claim = bound({ request: '2Gi', capacity: '1Gi' });
+    claim.metadata!.annotations = { ...claim.metadata!.annotations, 'volume.beta.kubernetes.io/storage-class': 'gold' };
     const legacy = pvOf('1Gi');
     legacy.spec!.storageClassName = '';
-    claim.metadata!.annotations = { 'volume.alpha.kubernetes.io/storage-class': 'anything' };
-    expect(classOfVolume(legacy, claim, { anything: 'petset' })).to.equal('petset');
-    claim.metadata!.annotations['volume.beta.kubernetes.io/storage-class'] = 'beta';
-    expect(classOfVolume(legacy, claim, { anything: 'petset' })).to.equal('beta');
+    const d = decideResize({ claim, pv: legacy, storageClass: expandable('fixed'), className: '', templates: templates() });
+    expect(d).to.include({ action: 'refuse', reason: 'NotAllowed' });
+    expect((d as { message: string }).message).to.include('has no StorageClass');
   });
 
   it('sameQos: absent keys are 0 (unlimited)', () => {
